@@ -19,4 +19,4 @@ test: install
 	$(PY) -m pytest -q -rs tests/
 
 demo: install
-	$(PY) -m fcot.cli report-recorded
+	.venv/bin/fcot report recorded_teacher

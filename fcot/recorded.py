@@ -317,7 +317,7 @@ def to_dataset(records: list[dict]):
     rows = [dict(r, usage=None if r.get('usage') is None else json.dumps(r['usage'])) for r in records]
     return datasets.Dataset.from_list(rows)
 
-# %% ../nbs/03_recorded.ipynb #bd605d0f
+# %% ../nbs/03_recorded.ipynb #5492863e
 def _same(a: str|None, b: str|None, answer_type: str) -> bool:
     a, b = (a or None), (b or None)
     if a is None or b is None: return a is None and b is None
@@ -352,6 +352,8 @@ def task_report(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = N
     both = [by_id[x['id']]['correct'] for x in split['train'] + split['test'] if x['id'] in by_id]
     row = {'task': spec.name, 'records': len(log.records) + len(log.damaged), 'damaged': len(log.damaged),
            'matched': len(recs), 'accuracy fcot': _pct(r['correct'] for r in recs),
+           'accuracy fcot (paper rules)': _pct(answers_match(extract_answer(r['completion'], at, spec.letters, mode='first', style='kojima'),
+                                                             r['answer'], at) for r in recs),
            'accuracy log (stated)': None if log.accuracy is None else round(log.accuracy, 2),
            'accuracy log (string)': _pct(lr['pred_after'] == lr['gt'] for lr in log.records),
            'accuracy re-derived': _pct(_same(lr['pred_after'], lr['gt'], at) for lr in log.records),
