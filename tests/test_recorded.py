@@ -5,7 +5,7 @@ from fcot.core import FcotError, read_jsonl
 from fcot.recorded import (kojima_order, load_reasoning_teacher_completions, load_recorded, log_path, match_log,
                            parse_log, recorded_questions, recorded_report, recorded_task, save_records,
                            string_comparison_cases, to_dataset)
-from fcot.tasks import TASKS, load_task
+from fcot.tasks import PAPER_TASKS, load_task
 
 COUNTS = {'single_eq': 508, 'addsub': 395, 'multiarith': 600, 'gsm8k': 1319, 'aqua': 254, 'svamp': 1000,
           'date_understanding': 369, 'tracking_shuffled_objects': 750, 'last_letter_concatenation': 500,
@@ -13,7 +13,7 @@ COUNTS = {'single_eq': 508, 'addsub': 395, 'multiarith': 600, 'gsm8k': 1319, 'aq
 
 @pytest.mark.parametrize('method', ['zero_shot_cot', 'zero_shot'])
 def test_parse_counts(real_data, method):
-    assert set(COUNTS) == set(TASKS)
+    assert set(COUNTS) == set(PAPER_TASKS)
     for task, n in COUNTS.items():
         log = parse_log(log_path(task, method, real_data))
         assert (len(log.records), len(log.damaged), log.data_size) == (n, 0, n), task
