@@ -681,7 +681,7 @@ def solve_question(question: str) -> str:
     t, p = found
     return t.solve(p)
 
-# %% ../nbs/08_synthetic.ipynb #5c9526b1
+# %% ../nbs/08_synthetic.ipynb #1cfc8463
 from .teachers import Teacher, Completion, CompletionRequest, RunStats
 
 _TOKEN = re.compile(r'\w+|[^\w\s]')
@@ -826,7 +826,6 @@ class OfflineTeacher(Teacher):
         for i, r in enumerate(requests):
             text, finish = self.complete_text(r.prompt, r.temperature, r.sample_index, r.max_tokens, r.stop)
             c = Completion(text, finish, {'prompt_tokens': count_tokens(r.prompt), 'completion_tokens': count_tokens(text)})
-            if stats is not None: stats.calls += 1; stats.add_usage(c.usage, self.price)
             out.append(c)
             if on_result: on_result(i, c)
         return out

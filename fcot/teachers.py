@@ -435,7 +435,7 @@ def sample_zero_shot_cot(teacher: Teacher, records: Sequence[dict], task, config
                     'stats': stats.to_dict()})
     return run
 
-# %% ../nbs/04_teachers.ipynb #ceb61a16
+# %% ../nbs/04_teachers.ipynb #cfa0c6de
 PRICES = {  # dollars per 1M (prompt, completion) tokens; approximate list prices, override with TeacherConfig.price
     'text-davinci-002': (20.0, 20.0), 'text-davinci-003': (20.0, 20.0), 'davinci-002': (2.0, 2.0),
     'babbage-002': (0.4, 0.4), 'gpt-3.5-turbo-instruct': (1.5, 2.0), 'gpt-3.5-turbo': (0.5, 1.5),
@@ -557,9 +557,6 @@ class OpenAITeacher(Teacher):
         self.base_url = (base_url or os.environ.get(base_url_env) or 'https://api.openai.com/v1').rstrip('/')
         self.api_key_env = api_key_env
         self.__key = os.environ.get(api_key_env) or None
-        if self.__key is None and 'api.openai.com' in self.base_url:
-            raise FcotError(f"no API key for {self.base_url}: set the environment variable {api_key_env} "
-                            f"(fcot never reads keys from files or configs)")
         self.concurrency, self.timeout, self.max_retries = max(1, concurrency), timeout, max_retries
         self.max_total_retries, self.backoff_base, self.backoff_max = max_total_retries, backoff_base, backoff_max
         self.retry_after_max, self.extra_body = retry_after_max, dict(extra_body or {})
@@ -626,7 +623,14 @@ class OpenAITeacher(Teacher):
                 attempt += 1; state['retries'] += 1; stats.retries += 1
                 await asyncio.sleep(self._delay(attempt - 1, e.retry_after))
 
+    def _require_key(self):
+        "Checked at the first real call, so that a dry run needs no key."
+        if self.__key is None and 'api.openai.com' in self.base_url:
+            raise FcotError(f"no API key for {self.base_url}: set the environment variable {self.api_key_env} "
+                            f"(fcot never reads keys from files or configs)")
+
     async def _complete(self, requests, on_result, stats: RunStats):
+        self._require_key()
         results: list[Completion|None] = [None]*len(requests)
         state = {'retries': 0, 'max_retries': self.max_total_retries if self.max_total_retries is not None
                  else max(20, len(requests)), 'fatal': None}

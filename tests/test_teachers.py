@@ -105,6 +105,14 @@ def test_refused_key_stops_with_a_clear_message(monkeypatch):
             run_requests(OpenAITeacher('m', base_url=srv.url.replace('/v1', '/nope')), [CompletionRequest('x')],
                          progress=False)
 
+def test_openai_needs_a_key_only_when_it_calls(monkeypatch, capsys):
+    monkeypatch.delenv('FCOT_TEST_NO_KEY', raising=False)
+    t = OpenAITeacher('gpt-3.5-turbo-instruct', base_url='https://api.openai.com/v1', api_key_env='FCOT_TEST_NO_KEY')
+    est = sample_zero_shot_cot(t, questions(2), TASK, dry_run=True)   # estimating costs nothing and needs no key
+    assert est['calls'] == 4
+    with pytest.raises(FcotError, match='no API key .* FCOT_TEST_NO_KEY'):
+        sample_zero_shot_cot(t, questions(2), TASK, progress=False)
+
 # ---------------------------------------------------------------- cache, reruns, dry run
 def test_rerun_makes_no_calls(tmp_path):
     with StubServer() as srv:
