@@ -9,11 +9,12 @@ from pathlib import Path
 from .core import FcotError, project_root, read_json, read_jsonl, write_json
 
 # %% auto #0
-__all__ = ['SYNTH_SPLIT_DEFAULT', 'run_report', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
-           'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path', 'student_model_type',
-           'check_samples_fit', 'run_train', 'run_evaluate', 'config_from_args', 'build_parser', 'main']
+__all__ = ['PRESETS', 'SYNTH_SPLIT_DEFAULT', 'run_report', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split',
+           'task_records', 'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path',
+           'student_model_type', 'check_samples_fit', 'run_train', 'run_evaluate', 'config_from_args', 'build_parser',
+           'main']
 
-# %% ../nbs/10_cli.ipynb #725ac8bd
+# %% ../nbs/10_cli.ipynb #1749206f
 def _data_download(a):
     from fcot.tasks import download_data
     print(download_data(dest=a.dest, force=a.force))
@@ -39,6 +40,13 @@ def run_report(name: str, out_dir: str|Path|None = None, params: dict|None = Non
 def _report(a):
     params = dict(kv.split('=', 1) for kv in a.param)
     print(run_report(a.name, a.out_dir, params))
+
+PRESETS = ('cpu', 'smoke')
+
+def _reproduce(a):
+    "The embedded default: the CPU preset (or its smoke version) through its report notebook."
+    if a.preset not in PRESETS: raise FcotError(f"unknown preset {a.preset!r}; known: {list(PRESETS)}")
+    print(run_report('cpu_preset', a.out_dir, {'preset': a.preset}))
 
 # %% ../nbs/10_cli.ipynb #788bafd9
 @dataclasses.dataclass
@@ -468,7 +476,7 @@ def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
         rc.set(k.strip(), parse_value(v))
     return rc
 
-# %% ../nbs/10_cli.ipynb #6052ff0b
+# %% ../nbs/10_cli.ipynb #45926e1a
 def build_parser() -> argparse.ArgumentParser:
     "The `fcot` argument parser, one subcommand per stage."
     p = argparse.ArgumentParser(prog='fcot', description='Fine-tune-CoT: distil chain-of-thought from large teachers into small students.',
@@ -486,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--out-dir', default=None)
     r.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='notebook parameter')
     r.set_defaults(func=_report)
+    rp = sub.add_parser('reproduce', help='Fine-tune-CoT end to end on a CPU: synthetic tasks, offline teacher, students from scratch')
+    rp.add_argument('--preset', default='cpu', help=f'one of {list(PRESETS)} (smoke: seconds, for tests)')
+    rp.add_argument('--out-dir', default=None, help='default: outputs/ (the report lands in outputs/cpu_preset/)')
+    rp.set_defaults(func=_reproduce)
     return p
 
 def main(argv: list[str]|None = None) -> int:
