@@ -20,7 +20,7 @@ from .evaluate import evaluate_student
 __all__ = ['RunSpec', 'PresetConfig', 'offline_teacher', 'run_one', 'environment', 'run_preset', 'smoke_config', 'method_label',
            'main_table', 'plot_studies']
 
-# %% ../nbs/09_reproduce.ipynb #19ef6547
+# %% ../nbs/09_reproduce.ipynb #a3cd32c9
 @dataclass(frozen=True)
 class RunSpec:
     "One experiment: everything that changes between the points of the preset's figures."
@@ -40,7 +40,7 @@ class RunSpec:
 class PresetConfig(Config):
     "The whole preset: tasks and difficulties, training settings and the grid of each study."
     tasks: dict = field(default_factory=lambda: {'synth_arithmetic': {'n_ops': 2, 'max_number': 5},
-                                                 'synth_coin_flip': {'n_people': 4}})
+                                                 'synth_coin_flip': {'n_people': 3}})
     main_task: str = 'synth_arithmetic'   # the task of the size, teacher and student studies
     n_train: int = 300
     n_test: int = 200
@@ -163,7 +163,7 @@ def smoke_config() -> PresetConfig:
                         epochs=1, model='gpt2-tiny', diversity=[1, 2], train_sizes=[8, 16], teacher_errors=[0.0, 0.4],
                         student_models=['gpt2-tiny'])
 
-# %% ../nbs/09_reproduce.ipynb #22868a6e
+# %% ../nbs/09_reproduce.ipynb #dcb6162d
 def method_label(r: dict) -> str:
     return 'vanilla' if r['method'] == 'vanilla' else f"Fine-tune-CoT D={r['D']}"
 
@@ -178,7 +178,7 @@ def main_table(rows: list[dict], cfg: PresetConfig):
 
 def plot_studies(rows: list[dict], cfg: PresetConfig, path: str|Path|None = None):
     "The four figures (vs D, vs training size, vs teacher accuracy, vs student size) in one matplotlib figure."
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.ticker
     import matplotlib.pyplot as plt, seaborn as sns
     sns.set_theme(style='whitegrid')
     m = cfg.main_task
@@ -189,8 +189,10 @@ def plot_studies(rows: list[dict], cfg: PresetConfig, path: str|Path|None = None
         van = [r for r in rows if r['task'] == t and r['method'] == 'vanilla' and r['n_train'] == cfg.n_train and r['model'] == cfg.model]
         line, = ax[0].plot([r['D'] for r in rs], [100 * r['accuracy'] for r in rs], 'o-', label=f'{t} Fine-tune-CoT')
         if van: ax[0].axhline(100 * van[0]['accuracy'], ls='--', color=line.get_color(), label=f'{t} vanilla')
-    ax[0].set(xscale='log', xticks=cfg.diversity, xticklabels=cfg.diversity, xlabel='diversity degree D', ylabel='accuracy (%)',
+    ax[0].set_xscale('log', base=2)
+    ax[0].set(xticks=cfg.diversity, xticklabels=cfg.diversity, xlabel='diversity degree D', ylabel='accuracy (%)',
               title='Diverse reasoning')
+    ax[0].xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     for meth in ('vanilla', 'ft_cot'):
         rs = sorted([r for r in rows if r['task'] == m and r['method'] == meth and r['D'] == 1 and r['teacher_error'] == 0
                      and r['model'] == cfg.model and r['n_train'] in cfg.train_sizes], key=lambda r: r['n_train'])
@@ -208,7 +210,7 @@ def plot_studies(rows: list[dict], cfg: PresetConfig, path: str|Path|None = None
         rs.sort(key=lambda r: cfg.student_models.index(r['model']))
         ax[3].plot([r['model'] for r in rs], [100 * r['accuracy'] for r in rs], 'o-', label='vanilla' if meth == 'vanilla' else 'Fine-tune-CoT')
     ax[3].set(xlabel='student', ylabel='accuracy (%)', title=f'Student size ({m})')
-    for a in ax: a.legend(fontsize=7)
+    for a in ax: a.legend(fontsize=7); a.set_ylim(0, 102)   # the full scale: small differences are noise at this size
     fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
