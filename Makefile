@@ -19,5 +19,5 @@ test: install
 	$(PY) -m pytest -q -rs tests/
 
 demo: install
-	.venv/bin/fcot reproduce --preset cpu
+	.venv/bin/fcot reproduce --preset cpu --fresh
 	.venv/bin/fcot report recorded_teacher

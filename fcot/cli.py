@@ -9,12 +9,11 @@ from pathlib import Path
 from .core import FcotError, project_root, read_json, read_jsonl, write_json
 
 # %% auto #0
-__all__ = ['PRESETS', 'SYNTH_SPLIT_DEFAULT', 'run_report', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split',
-           'task_records', 'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path',
-           'student_model_type', 'check_samples_fit', 'run_train', 'run_evaluate', 'config_from_args', 'build_parser',
-           'main']
+__all__ = ['SYNTH_SPLIT_DEFAULT', 'run_report', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
+           'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path', 'student_model_type',
+           'check_samples_fit', 'run_train', 'run_evaluate', 'config_from_args', 'build_parser', 'main']
 
-# %% ../nbs/10_cli.ipynb #1749206f
+# %% ../nbs/10_cli.ipynb #e1714b46
 def _data_download(a):
     from fcot.tasks import download_data
     print(download_data(dest=a.dest, force=a.force))
@@ -41,12 +40,13 @@ def _report(a):
     params = dict(kv.split('=', 1) for kv in a.param)
     print(run_report(a.name, a.out_dir, params))
 
-PRESETS = ('cpu', 'smoke')
-
 def _reproduce(a):
-    "The embedded default: the CPU preset (or its smoke version) through its report notebook."
-    if a.preset not in PRESETS: raise FcotError(f"unknown preset {a.preset!r}; known: {list(PRESETS)}")
-    print(run_report('cpu_preset', a.out_dir, {'preset': a.preset}))
+    "The embedded default: every run of the preset here (progress bar with ETA), then its report notebook renders the results."
+    from fcot.reproduce import preset_config, run_preset
+    cfg = preset_config(a.preset)
+    out = Path(a.out_dir or project_root()/'outputs')
+    run_preset(cfg, out/'cpu_preset', workers=a.workers, fresh=a.fresh)
+    print(run_report('cpu_preset', out, {'preset': a.preset, 'workers': a.workers}))
 
 # %% ../nbs/10_cli.ipynb #788bafd9
 @dataclasses.dataclass
@@ -476,7 +476,7 @@ def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
         rc.set(k.strip(), parse_value(v))
     return rc
 
-# %% ../nbs/10_cli.ipynb #45926e1a
+# %% ../nbs/10_cli.ipynb #ef40e5f2
 def build_parser() -> argparse.ArgumentParser:
     "The `fcot` argument parser, one subcommand per stage."
     p = argparse.ArgumentParser(prog='fcot', description='Fine-tune-CoT: distil chain-of-thought from large teachers into small students.',
@@ -495,7 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='notebook parameter')
     r.set_defaults(func=_report)
     rp = sub.add_parser('reproduce', help='Fine-tune-CoT end to end on a CPU: synthetic tasks, offline teacher, students from scratch')
-    rp.add_argument('--preset', default='cpu', help=f'one of {list(PRESETS)} (smoke: seconds, for tests)')
+    rp.add_argument('--preset', default='cpu', help="'cpu' (the default, under ten minutes on two cores) or 'smoke' (seconds)")
+    rp.add_argument('--workers', type=int, default=2, help='runs side by side, one thread each (the numbers do not depend on it)')
+    rp.add_argument('--fresh', action='store_true', help='do every run again (earlier results are kept as results.previous.jsonl); '
+                                                         'without it, finished runs are kept and only missing ones are done')
     rp.add_argument('--out-dir', default=None, help='default: outputs/ (the report lands in outputs/cpu_preset/)')
     rp.set_defaults(func=_reproduce)
     return p

@@ -17,8 +17,8 @@ from .students import StudentConfig, train_student
 from .evaluate import evaluate_student
 
 # %% auto #0
-__all__ = ['RunSpec', 'PresetConfig', 'offline_teacher', 'run_one', 'environment', 'run_preset', 'smoke_config', 'method_label',
-           'main_table', 'plot_studies']
+__all__ = ['PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'offline_teacher', 'run_one', 'environment', 'run_preset', 'smoke_config',
+           'preset_config', 'method_label', 'main_table', 'plot_studies']
 
 # %% ../nbs/09_reproduce.ipynb #a3cd32c9
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path) -> dict:
     return row | {'samples': len(samples), 'accuracy': res.accuracy, 'train_seconds': round(t2 - t1, 1),
                   'seconds': round(time.time() - t0, 1)}
 
-# %% ../nbs/09_reproduce.ipynb #890567f8
+# %% ../nbs/09_reproduce.ipynb #5868fc00
 def environment() -> dict:
     "Library versions and machine facts that the numbers depend on."
     import torch, transformers, tokenizers, datasets
@@ -120,12 +120,15 @@ def _run_in_worker(spec: RunSpec, cfg_dict: dict, work_dir: str) -> dict:
     import torch; torch.set_num_threads(1)
     return run_one(spec, PresetConfig.from_dict(cfg_dict), work_dir)
 
-def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, workers: int = 1) -> list[dict]:
+def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, workers: int = 1, fresh: bool = False) -> list[dict]:
     """Every run of `cfg`, resumable: results go to `out_dir/results.jsonl`, one line per finished run.
     With `workers > 1`, runs go side by side in that many processes (one thread each); each run seeds itself, so
-    the numbers do not depend on `workers`."""
+    the numbers do not depend on `workers`. With `fresh`, earlier results are moved aside to `results.previous.jsonl`
+    (and compared by nothing but you) and every run is done again."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     saved = out/'preset_config.json'
+    if fresh and (out/'results.jsonl').exists():
+        (out/'results.jsonl').replace(out/'results.previous.jsonl'); saved.unlink(missing_ok=True)
     if saved.exists() and PresetConfig.load(saved) != cfg:
         raise FcotError(f"{out} holds results of a different preset config ({saved}); use another out_dir or delete it")
     cfg.save(saved); write_json(out/'environment.json', environment())
@@ -133,10 +136,15 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in cfg.runs() if s.key not in done]
     if workers > 1: todo.sort(key=_cost, reverse=True)   # side by side: longest first, so none is left alone at the end
-    bar = tqdm(total=len(cfg.runs()), initial=len(cfg.runs()) - len(todo), desc='preset runs', disable=not progress)
+    # the bar advances by each run's estimated cost, so that its ETA holds although runs differ 100-fold in size
+    spec_of = {s.key: s for s in cfg.runs()}
+    bar = tqdm(total=sum(map(_cost, cfg.runs())), initial=sum(map(_cost, cfg.runs())) - sum(map(_cost, todo)),
+               desc=f'preset runs ({len(done)}/{len(cfg.runs())} done)', disable=not progress,
+               bar_format='{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}')
     def finished(row):
         append_jsonl(results, [row]); done[row['key']] = row
-        bar.set_postfix_str(row['key']); bar.update()
+        bar.set_description(f'preset runs ({len(done)}/{len(cfg.runs())} done)')
+        bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(_cost(spec_of[row['key']]))
     if workers <= 1:
         import torch
         threads = torch.get_num_threads(); torch.set_num_threads(1)   # as in the workers: same numbers either way
@@ -156,12 +164,19 @@ def _cost(spec: RunSpec) -> float:
     "Rough relative cost of a run (training tokens), to start the longest first when runs go side by side."
     return spec.n_train * (1 if spec.method == 'vanilla' else 20 * spec.D)
 
-# %% ../nbs/09_reproduce.ipynb #227bb28f
+# %% ../nbs/09_reproduce.ipynb #1f23c6fc
 def smoke_config() -> PresetConfig:
     "A preset small enough for the test suite (seconds): same code path, no meaningful accuracy."
     return PresetConfig(tasks={'synth_coin_flip': {'n_people': 3}}, main_task='synth_coin_flip', n_train=16, n_test=8,
                         epochs=1, model='gpt2-tiny', diversity=[1, 2], train_sizes=[8, 16], teacher_errors=[0.0, 0.4],
                         student_models=['gpt2-tiny'])
+
+PRESET_CONFIGS = {'cpu': PresetConfig, 'smoke': smoke_config}
+
+def preset_config(name: str) -> PresetConfig:
+    "The named preset: 'cpu' (the embedded default, under ten minutes on two cores) or 'smoke' (seconds, for tests)."
+    if name not in PRESET_CONFIGS: raise FcotError(f"unknown preset {name!r}; known: {list(PRESET_CONFIGS)}")
+    return PRESET_CONFIGS[name]()
 
 # %% ../nbs/09_reproduce.ipynb #dcb6162d
 def method_label(r: dict) -> str:
