@@ -10,7 +10,7 @@ END as the stop sequence) it is trained without an end-of-sequence token after E
 watches for END can stop early. A further row isolates the gain of length sorting alone (plain batched generate
 with the same per-sequence END stop).
 
-  .venv/bin/python bench/bench_decode.py [--n 128] [--batch-size 32] [--max-new-tokens 128] [--threads 1] [--device cpu]
+  .venv/bin/python bench/bench_decode.py [--n 256] [--batch-size 64] [--max-new-tokens 128] [--threads 1] [--device cpu]
 """
 import argparse, random, time
 import torch
@@ -75,8 +75,8 @@ def timed(fn, repeats=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--n', type=int, default=128)
-    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--n', type=int, default=256)
+    ap.add_argument('--batch-size', type=int, default=64)
     ap.add_argument('--max-new-tokens', type=int, default=128)
     ap.add_argument('--train-steps', type=int, default=300)
     ap.add_argument('--threads', type=int, default=1)

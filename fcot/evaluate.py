@@ -83,8 +83,8 @@ def _decode_new(tokenizer, rows, eos: list[int], pad: int, stops: Sequence[str])
         out.append(cut_at_stop(text, stops))
     return out
 
-# %% ../nbs/07_evaluate.ipynb #638b19f9
-def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, batch_size: int = 32,
+# %% ../nbs/07_evaluate.ipynb #492fa899
+def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, batch_size: int = 64,
                      stop: str|Sequence[str]|None = STOP, sort_by_length: bool = True, early_stop: bool = True,
                      progress: bool = True, desc: str = 'decoding') -> list[str]:
     """Greedy completions of `prompts` (in input order), cut at the first stop string or end-of-sequence token.
@@ -161,14 +161,14 @@ def train_toy_decoder(steps: int = 150, seed: int = 0):
         opt.zero_grad(); loss.backward(); opt.step()
     return model.eval(), tok
 
-# %% ../nbs/07_evaluate.ipynb #cb5c630d
+# %% ../nbs/07_evaluate.ipynb #1b0ece37
 EVAL_TEMPLATES = ('ft_cot', 'vanilla', 'natural', 'zero_shot', 'zero_shot_cot', 'few_shot_cot')
 
 @dataclasses.dataclass
 class EvalConfig(Config):
     "Options of `evaluate_student`."
     template: str = 'ft_cot'            # one of EVAL_TEMPLATES
-    batch_size: int = 32
+    batch_size: int = 64
     max_new_tokens: int = 128           # fine-tuned templates and Few-shot-CoT
     max_reasoning_tokens: int = 128     # Zero-shot-CoT stage 1
     max_answer_tokens: int = 32         # zero-shot and Zero-shot-CoT stage 2
