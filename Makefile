@@ -1,5 +1,5 @@
 # fcot: the two things a fresh machine needs are `make demo` (the main job) and `make test`.
-.PHONY: install test demo export clean-nbs
+.PHONY: install test demo report export clean-nbs
 PY := .venv/bin/python
 
 .venv/.installed: setup.py settings.ini install.sh
@@ -20,4 +20,6 @@ test: install
 
 demo: install
 	.venv/bin/fcot reproduce --preset cpu --fresh
+
+report: install
 	.venv/bin/fcot report recorded_teacher

@@ -107,7 +107,7 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path) -> dict:
     return row | {'samples': len(samples), 'accuracy': res.accuracy, 'train_seconds': round(t2 - t1, 1),
                   'seconds': round(time.time() - t0, 1)}
 
-# %% ../nbs/09_reproduce.ipynb #5868fc00
+# %% ../nbs/09_reproduce.ipynb #42c5e250
 def environment() -> dict:
     "Library versions and machine facts that the numbers depend on."
     import torch, transformers, tokenizers, datasets
@@ -140,7 +140,7 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     spec_of = {s.key: s for s in cfg.runs()}
     bar = tqdm(total=sum(map(_cost, cfg.runs())), initial=sum(map(_cost, cfg.runs())) - sum(map(_cost, todo)),
                desc=f'preset runs ({len(done)}/{len(cfg.runs())} done)', disable=not progress,
-               bar_format='{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}')
+               bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
     def finished(row):
         append_jsonl(results, [row]); done[row['key']] = row
         bar.set_description(f'preset runs ({len(done)}/{len(cfg.runs())} done)')
