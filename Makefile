@@ -1,5 +1,6 @@
 # fcot: the two things a fresh machine needs are `make demo` (the main job) and `make test`.
-.PHONY: install test demo report export clean-nbs
+.PHONY: install test demo reproduce report export clean-nbs
+PRESET ?= cpu
 PY := .venv/bin/python
 
 .venv/.installed: setup.py settings.ini install.sh
@@ -21,5 +22,9 @@ test: install
 demo: install
 	.venv/bin/fcot reproduce --preset cpu --fresh
 
+# any preset: make reproduce PRESET=recorded (real tasks, recorded teacher; CPU), PRESET=paper (GPU; try FLAGS=--dry-run first)
+reproduce: install
+	.venv/bin/fcot reproduce --preset $(PRESET) $(FLAGS)
+
 report: install
-	.venv/bin/fcot report recorded_teacher
+	.venv/bin/fcot report recorded_teacher --preset recorded
