@@ -14,10 +14,10 @@ from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, s
 
 # %% auto #0
 __all__ = ['METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows', 'accuracy_of',
-           'task_title', 'main_table', 'family_tables', 'markdown', 'save_table', 'save_figure', 'diversity_table',
-           'plot_diversity', 'train_size_table', 'plot_by_task', 'teacher_table', 'plot_teachers', 'student_size_table',
-           'template_table', 'curation_table', 'run_predictions', 'sample_study', 'sample_markdown', 'notebooks_for',
-           'notebook_dir', 'run_notebooks']
+           'task_title', 'diverse_label', 'main_table', 'family_tables', 'markdown', 'save_table', 'save_figure',
+           'diversity_table', 'plot_diversity', 'train_size_table', 'plot_by_task', 'teacher_table', 'plot_teachers',
+           'student_size_table', 'template_table', 'curation_table', 'run_predictions', 'sample_study',
+           'sample_markdown', 'notebooks_for', 'notebook_dir', 'run_notebooks']
 
 # %% ../nbs/10_report.ipynb #3885989c
 def open_preset(preset: str, out_dir: str|Path|None = None, run_missing: bool = True, workers: int = 2,
@@ -54,19 +54,31 @@ def task_title(task: str) -> str:
     try: return get_task(task).title
     except FcotError: return task
 
-# %% ../nbs/10_report.ipynb #b8af2403
+# %% ../nbs/10_report.ipynb #e5eee070
 METHOD_LABELS = {'zero_shot': 'Zero-shot', 'zero_shot_cot': 'Zero-shot-CoT', 'few_shot_cot': 'Few-shot-CoT',
                  'vanilla': 'Vanilla fine-tuning', 'ft_cot': 'Fine-tune-CoT'}
 
-def _student_rows(cfg: PresetConfig, students: list) -> list[tuple[str, str, RunSpec|None]]:
+def diverse_label(cfg: PresetConfig, tasks: list|None = None) -> str:
+    "The diverse-reasoning row's name, with its D (per task when they differ)."
+    tasks = list(tasks or cfg.tasks)
+    Ds = {t: cfg.diverse(t) for t in tasks}
+    if len(set(Ds.values())) <= 1: return f'Fine-tune-CoT + diverse reasoning (D={next(iter(Ds.values()), 1)})'
+    return 'Fine-tune-CoT + diverse reasoning (' + ', '.join(f'{task_title(t)} D={d}' for t, d in Ds.items()) + ')'
+
+def _student_rows(cfg: PresetConfig, students: list, tasks: list) -> list[tuple[str, str, str, int|None]]:
+    "(label, student, method, D) of the student rows; D None: the task's diverse-reasoning D."
     out = []
     for meth in [*cfg.baselines, 'vanilla', 'ft_cot', 'diverse']:
         for m in students:
             if meth == 'diverse':
-                if cfg.diverse_D == 1 or not (cfg.main_students is None or m in cfg.main_students): continue
-                out.append((f'Fine-tune-CoT + diverse reasoning (D={cfg.diverse_D})', m, ('ft_cot', cfg.diverse_D)))
-            else: out.append((METHOD_LABELS[meth], m, (meth, 1)))
+                if all(cfg.diverse(t) == 1 for t in tasks) or not (cfg.main_students is None or m in cfg.main_students): continue
+                out.append((diverse_label(cfg, tasks), m, 'ft_cot', None))
+            else: out.append((METHOD_LABELS[meth], m, meth, 1))
     return out
+
+def _student_spec(cfg: PresetConfig, t: str, meth: str, D: int|None, m: str) -> RunSpec:
+    return RunSpec(t, meth, cfg.diverse(t) if D is None else D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
+                   cfg.teacher if meth == 'ft_cot' else 'default', m)
 
 def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|None = None) -> pd.DataFrame:
     "Accuracy (%) with tasks across and (method, student) down; NaN where a run was not done."
@@ -74,9 +86,8 @@ def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|
     students = list(cfg.students if students is None else students)
     table = {('Random', ''): [accuracy_of(idx, RunSpec(t, 'random')) for t in tasks],
              (f'Teacher: Zero-shot-CoT', cfg.teacher): [accuracy_of(idx, RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
-    for label, m, (meth, D) in _student_rows(cfg, students):
-        table[(label, m)] = [accuracy_of(idx, RunSpec(t, meth, D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
-                                                      cfg.teacher if meth == 'ft_cot' else 'default', m)) for t in tasks]
+    for label, m, meth, D in _student_rows(cfg, students, tasks):
+        table[(label, m)] = [accuracy_of(idx, _student_spec(cfg, t, meth, D, m)) for t in tasks]
     df = pd.DataFrame.from_dict(table, orient='index', columns=[task_title(t) for t in tasks])
     df.index = pd.MultiIndex.from_tuples(df.index, names=['method', 'model'])
     return df
@@ -206,42 +217,40 @@ def plot_teachers(df: pd.DataFrame, title: str = 'Teacher ablation'):
     ax.legend(fontsize=7)
     return fig
 
-# %% ../nbs/10_report.ipynb #5f4701d9
+# %% ../nbs/10_report.ipynb #e00aad33
 def student_size_table(rows, cfg: PresetConfig, tasks: list|None = None) -> pd.DataFrame:
     "Accuracy (%) with (task, method) down and student across."
     idx, table = index_rows(rows), {}
     for t in (tasks or list(cfg.tasks)):
         if cfg.train_tasks is not None and t not in cfg.train_tasks: continue
-        for label, _, (meth, D) in _student_rows(cfg, cfg.students[:1]):
-            table[(task_title(t), label)] = [accuracy_of(idx, RunSpec(t, meth, D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
-                                                                      cfg.teacher if meth == 'ft_cot' else 'default', m)) for m in cfg.students]
-        if cfg.diverse_D > 1 and cfg.main_students and cfg.students[0] not in cfg.main_students:
-            table[(task_title(t), f'Fine-tune-CoT + diverse reasoning (D={cfg.diverse_D})')] = [
-                accuracy_of(idx, RunSpec(t, 'ft_cot', cfg.diverse_D, cfg.n_train, cfg.teacher, m)) for m in cfg.students]
+        for meth, D in [(b, 1) for b in cfg.baselines] + [('vanilla', 1), ('ft_cot', 1)] + ([('ft_cot', None)] if cfg.diverse(t) > 1 else []):
+            label = METHOD_LABELS[meth] if D is not None else f'Fine-tune-CoT + diverse reasoning (D={cfg.diverse(t)})'
+            table[(task_title(t), label)] = [accuracy_of(idx, _student_spec(cfg, t, meth, D, m)) for m in cfg.students]
     df = pd.DataFrame.from_dict(table, orient='index', columns=list(cfg.students))
     if len(df): df.index = pd.MultiIndex.from_tuples(df.index, names=['task', 'method'])
     return df
 
-# %% ../nbs/10_report.ipynb #6818c3d2
+# %% ../nbs/10_report.ipynb #9c573a78
 def template_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     "Accuracy (%) with (task, split) down and method across, main student and teacher."
     idx, S, T, n, table = index_rows(rows), cfg.student, cfg.teacher, cfg.n_train, {}
     cols = {'vanilla': ('vanilla', 1), 'Fine-tune-CoT': ('ft_cot', 1)}
-    if cfg.diverse_D > 1: cols[f'Fine-tune-CoT D={cfg.diverse_D}'] = ('ft_cot', cfg.diverse_D)
+    if any(cfg.diverse(t) > 1 for t in cfg.template_tasks): cols['Fine-tune-CoT + diverse reasoning'] = ('ft_cot', None)
     for t in cfg.template_tasks:
         for sp in ('default', 'template'):
             table[(task_title(t), 'sample-wise' if sp == 'default' else 'template-wise')] = [
-                accuracy_of(idx, RunSpec(t, m, D, n, T if m == 'ft_cot' else 'default', S, sp)) for m, D in cols.values()]
+                accuracy_of(idx, RunSpec(t, m, cfg.diverse(t) if D is None else D, n, T if m == 'ft_cot' else 'default', S, sp))
+                for m, D in cols.values()]
     df = pd.DataFrame.from_dict(table, orient='index', columns=list(cols))
     if len(df): df.index = pd.MultiIndex.from_tuples(df.index, names=['task', 'split'])
     return df
 
-# %% ../nbs/10_report.ipynb #08c6e72e
+# %% ../nbs/10_report.ipynb #f729a2ae
 def curation_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     "Per-filter counts of curation, per (task, D), from the stored Fine-tune-CoT runs."
     idx, out = index_rows(rows), []
     for t in cfg.tasks:
-        for d in dict.fromkeys([1, cfg.diverse_D, *cfg.diversity]):
+        for d in sorted({1, cfg.diverse(t), *cfg.diversity}):
             r = idx.get(RunSpec(t, 'ft_cot', d, cfg.n_train, cfg.teacher, cfg.student).key)
             if not r or not r.get('curation'): continue
             c = r['curation']
@@ -249,7 +258,7 @@ def curation_table(rows, cfg: PresetConfig) -> pd.DataFrame:
                         'kept (%)': 100 * c['kept'] / max(1, c['records'])})
     return pd.DataFrame(out).set_index(['task', 'D']) if out else pd.DataFrame()
 
-# %% ../nbs/10_report.ipynb #8ddb045a
+# %% ../nbs/10_report.ipynb #6eb514fd
 def run_predictions(out_dir: str|Path, spec: RunSpec) -> dict[str, dict]:
     "A run's stored predictions by question id (empty when the run or its predictions are absent)."
     p = Path(out_dir)/'runs'/spec.key/'predictions.jsonl'
@@ -260,7 +269,7 @@ def sample_study(out_dir: str|Path, cfg: PresetConfig, task: str, n: int = 2, D:
     diverse-reasoning student, else D = 1) got right and `n` it got wrong: its completion beside the teacher's rationale."""
     import random
     st = {}
-    for d in ([D] if D else sorted({1, cfg.diverse_D}, reverse=True)):   # by default: diverse reasoning's student if stored
+    for d in ([D] if D else sorted({1, cfg.diverse(task)}, reverse=True)):   # by default: diverse reasoning's student if stored
         st = run_predictions(out_dir, RunSpec(task, 'ft_cot', d, cfg.n_train, cfg.teacher, cfg.student))
         if st: break
     te = run_predictions(out_dir, RunSpec(task, 'teacher', teacher=cfg.teacher))
@@ -285,7 +294,7 @@ def sample_markdown(samples: list[dict]) -> str:
                      f"> **Teacher:** {q(s['teacher']) or '–'} _(answer: {s['teacher answer']})_\n")
     return '\n'.join(parts)
 
-# %% ../nbs/10_report.ipynb #ba88b4be
+# %% ../nbs/10_report.ipynb #d446d351
 PAPER_NOTEBOOKS = ['main_results', 'diversity', 'train_size', 'teacher_ablation', 'student_size', 'template_split', 'curation']
 PRESET_NOTEBOOKS = {'cpu': ['cpu_preset'], 'recorded': ['recorded_teacher']}   # extra notebooks of a preset
 
@@ -296,9 +305,12 @@ def notebooks_for(preset: str) -> list[str]:
 def notebook_dir() -> Path: return project_root()/'nbs'/'paper'
 
 def _stamp(src: Path, results: Path, params: dict) -> str:
+    "What a rendered notebook depends on: its source, this module, the stored results and its parameters (paths relative to the checkout)."
     h = hashlib.sha256(src.read_bytes())
+    h.update(Path(__file__).read_bytes() if '__file__' in globals() else b'')   # the code that computes the tables
     h.update(results.read_bytes() if results.exists() else b'')
-    h.update(json.dumps(params, sort_keys=True).encode())
+    rel = lambda v: str(Path(v).relative_to(project_root())) if isinstance(v, str) and Path(v).is_relative_to(project_root()) else v
+    h.update(json.dumps({k: rel(v) for k, v in params.items()}, sort_keys=True).encode())
     return h.hexdigest()
 
 def _execute(src: str, dest: str, params: dict, cwd: str, log: str):

@@ -97,3 +97,17 @@ def test_recorded_preset_code_path(real_data, tmp_path):
     assert ft['curation']['records'] == ft['n_train_questions'] == 420 and 0 < ft['samples'] < 420
     tpl = rows[RunSpec('multiarith', 'ft_cot', 1, None, 'text-davinci-002', 'gpt2-tiny', 'template').key]
     assert tpl['n_train_questions'] != 420                                              # the template split is another split
+
+def test_nbdev_clean_keeps_the_parameters_tag(tmp_path):
+    "Cleaning a notebook (as before every commit) must not strip papermill's tag (settings.ini: allowed_cell_metadata_keys)."
+    import shutil, subprocess, sys
+    from fcot.core import project_root
+    nb = tmp_path/'diversity.ipynb'
+    shutil.copy(notebook_dir()/'diversity.ipynb', nb)
+    raw = nbformat.read(nb, as_version=4)
+    raw.cells[1].metadata['editable'] = False                  # metadata nbdev_clean removes, next to the tag it must keep
+    nbformat.write(raw, nb)
+    clean = Path(sys.executable).parent/'nbdev_clean'
+    subprocess.run([str(clean), '--fname', str(nb)], cwd=project_root(), check=True)
+    cells = [c for c in nbformat.read(nb, as_version=4).cells if c.cell_type == 'code']
+    assert 'parameters' in _tags(cells[0]) and 'editable' not in cells[0].metadata
