@@ -283,7 +283,7 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
     return row | {'samples': len(samples), 'accuracy': res.accuracy, 'train_seconds': round(t2 - t1, 1),
                   'seconds': round(time.time() - t0, 1)}
 
-# %% ../nbs/09_reproduce.ipynb #bf730818
+# %% ../nbs/09_reproduce.ipynb #8074ecd9
 def environment() -> dict:
     "Library versions and machine facts that the numbers depend on."
     import torch, transformers, tokenizers, datasets
@@ -320,11 +320,12 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     if saved.exists() and PresetConfig.load(saved) != cfg:
         raise FcotError(f"{out} holds results of a different preset config ({saved}); use another out_dir, "
                         f"or run with fresh=True (`--fresh`) to redo every run")
-    cfg.save(saved); write_json(out/'environment.json', environment())
+    cfg.save(saved)
     todo_all, skipped = plan(cfg)
     write_jsonl(out/'unavailable.jsonl', skipped)
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in todo_all if s.key not in done]
+    if todo: write_json(out/'environment.json', environment())   # the machine and versions of the runs done now
     if workers > 1: todo.sort(key=_cost, reverse=True)   # side by side: longest first, so none is left alone at the end
     spec_of = {s.key: s for s in todo_all}
     total = sum(map(_cost, todo_all))
