@@ -427,7 +427,7 @@ def preset_config(name: str) -> PresetConfig:
     if name.endswith('.json') and Path(name).exists(): return PresetConfig.load(name)
     raise FcotError(f"unknown preset {name!r}; known: {list(PRESET_CONFIGS)} (or a path to a saved preset_config.json)")
 
-# %% ../nbs/09_reproduce.ipynb #10503cb2
+# %% ../nbs/09_reproduce.ipynb #1391233f
 def _student_tokens(cfg: PresetConfig, spec: RunSpec, n_questions: int, teacher_acc: float = 0.7) -> int:
     "Rough training tokens of a student run: questions x kept rationales x tokens per sample x epochs."
     per = 40 if spec.method == 'vanilla' else 40 + cfg.max_tokens
@@ -494,10 +494,10 @@ def dry_run(cfg: PresetConfig, print_plan: bool = True) -> dict:
                          cache=default_cache_path() if default_cache_path().exists() else None, task=task)
         est_rows.append({'teacher': name, 'task': task, 'split': split, 'part': part, 'D': D, 'questions': len(qs), 'calls': e['calls'],
                          'prompt_tokens': e['prompt_tokens'], 'completion_tokens': e['completion_tokens'], 'dollars': round(e['dollars'], 2)})
-    # the largest teacher job per (teacher, task, split): smaller D reuse its first samples from the cache
+    # the largest sampled job per (teacher, task, split): smaller D > 1 reuse its first samples from the cache (D = 1 is greedy)
     by = {}
     for r in est_rows:
-        k = (r['teacher'], r['task'], r['split'], r['part'])
+        k = (r['teacher'], r['task'], r['split'], r['part'], r['D'] == 1)
         if k not in by or r['D'] * r['questions'] > by[k]['D'] * by[k]['questions']: by[k] = r
     summary = {'preset': cfg.name, 'runs': len(ok), 'unavailable': len(skipped),
                'by_method': {m: sum(s.method == m for s in ok) for m in METHODS if any(s.method == m for s in ok)},
@@ -507,7 +507,14 @@ def dry_run(cfg: PresetConfig, print_plan: bool = True) -> dict:
         print(f"preset {cfg.name}: {len(ok)} runs ({', '.join(f'{k} {v}' for k, v in summary['by_method'].items())}); "
               f"{len(skipped)} cannot be done here")
         print(f"teacher: about {summary['teacher_calls']:,} calls, at most ${summary['teacher_dollars']:,.2f} "
-              f"(samples with smaller D are the first ones of the largest D and come from the cache)")
+              f"(samples with smaller D > 1 are the first ones of the largest D and come from the cache)")
         print(f"students: about {student_tokens/1e6:,.0f}M training tokens over {sum(s.method in ('vanilla', 'ft_cot') for s in ok)} fine-tuning runs")
         for why in sorted({s['reason'] for s in skipped}): print(f"  not run ({sum(s['reason'] == why for s in skipped)}): {why}")
+        import pandas as pd
+        if est_rows:
+            tj = pd.DataFrame(est_rows).groupby(['teacher', 'part', 'D']).agg(
+                tasks=('task', 'nunique'), questions=('questions', 'sum'), calls=('calls', 'sum'), dollars=('dollars', 'sum'))
+            print('\nteacher jobs (each on its own; smaller D > 1 reuse the cache of larger ones):\n' + tj.to_string())
+        sj = pd.DataFrame([{'student': s.model, 'method': s.method} for s in ok if s.method not in ('random', 'teacher')])
+        if len(sj): print('\nstudent runs:\n' + pd.crosstab(sj['student'], sj['method']).to_string())
     return summary
