@@ -380,11 +380,12 @@ def string_comparison_cases(task, method: str = 'zero_shot_cot', data_dir: str|P
     return [{'task': spec.name, 'log_record': lr['number'], 'pred_after': lr['pred_after'], 'gt': lr['gt']}
             for lr in log.records if lr['pred_after'] != lr['gt'] and _same(lr['pred_after'], lr['gt'], spec.answer_type)]
 
-# %% ../nbs/03_recorded.ipynb #823a072a
-def markdown_table(rows: list[dict], columns: list[str]|None = None) -> str:
-    "A GitHub Markdown table of `rows` (dicts), numbers right-aligned, None as '-'."
+# %% ../nbs/03_recorded.ipynb #4daa9c97
+def markdown_table(rows: list[dict], columns: list[str]|None = None, none: str = '-', digits: int|None = None) -> str:
+    "A GitHub Markdown table of `rows` (dicts), numbers right-aligned, None as `none`, floats with `digits` decimals if given."
     columns = columns or (list(rows[0]) if rows else [])
-    cell = lambda v: '-' if v is None else str(v).replace('|', '\\|').replace('\n', ' ')
+    fmt = lambda v: f'{v:.{digits}f}' if digits is not None and isinstance(v, float) else str(v)
+    cell = lambda v: none if v is None else fmt(v).replace('|', '\\|').replace('\n', ' ')
     num = [all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows) for c in columns]
     lines = ['| ' + ' | '.join(columns) + ' |', '|' + '|'.join('---:' if n else '---' for n in num) + '|']
     lines += ['| ' + ' | '.join(cell(r.get(c)) for c in columns) + ' |' for r in rows]

@@ -23,7 +23,7 @@ __all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'PAPER_TASK
            'run_preset', 'load_results', 'add_result', 'cpu_config', 'smoke_config', 'recorded_config',
            'recorded_smoke_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
 
-# %% ../nbs/09_reproduce.ipynb #77ec74f2
+# %% ../nbs/09_reproduce.ipynb #646edc4f
 METHODS = ('random', 'teacher', 'zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')
 STUDENT_BASELINES = ('zero_shot', 'zero_shot_cot', 'few_shot_cot')
 
@@ -47,13 +47,13 @@ class RunSpec:
         "A stable, readable name of the run (its folder name and its id in `results.jsonl`)."
         n = 'all' if self.n_train is None else self.n_train
         model = self.model.replace('/', '--')
-        if self.method in ('random',): return f'{self.task}-{self.split}-random'
+        if self.method == 'random': return f'{self.task}-{self.split}-random'
         if self.method == 'teacher': return f'{self.task}-{self.split}-teacher-{self.teacher}'
         if self.method in STUDENT_BASELINES: return f'{self.task}-{self.split}-{self.method}-{model}'
         if self.method == 'vanilla': return f'{self.task}-{self.split}-vanilla-n{n}-{model}'
         return f'{self.task}-{self.split}-ft_cot-D{self.D}-n{n}-{self.teacher}-{model}'
 
-# %% ../nbs/09_reproduce.ipynb #74e4df3f
+# %% ../nbs/09_reproduce.ipynb #6c23ae95
 @dataclass
 class PresetConfig(Config):
     "Everything behind one reproduction: tasks, teachers, students, the grid of each study, and training settings."
@@ -93,8 +93,6 @@ class PresetConfig(Config):
     max_new_tokens: int = 128
     keep_models: bool = False       # keep each trained student (else only its results and predictions)
     data_dir: str|None = None
-
-    def student_models(self) -> list: return list(self.students)
 
     def runs(self) -> list[RunSpec]:
         "Every run of the preset, without repeats, in the order of the tables and figures they feed."
