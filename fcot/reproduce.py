@@ -14,14 +14,15 @@ from .synthetic import make_split, OfflineTeacher, SYNTH_TASKS
 from .teachers import CotConfig, TeacherConfig, sample_zero_shot_cot, make_teacher, estimate_run, default_cache_path
 from .curate import CurateConfig, curate, vanilla_samples
 from .students import StudentConfig, train_student, PRESETS as STUDENT_PRESETS
-from .evaluate import evaluate_student
+from .evaluate import evaluate_student, EvalConfig
 
 # %% auto #0
-__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'PAPER_TASKS', 'KOJIMA', 'PAPER_STUDENTS', 'PRESET_CONFIGS',
-           'RunSpec', 'PresetConfig', 'is_scratch', 'is_api_student', 'student_family', 'unavailable', 'subsample',
-           'run_split', 'random_accuracy', 'preset_teacher', 'teacher_records', 'run_one', 'environment', 'plan',
-           'run_preset', 'load_results', 'add_result', 'cpu_config', 'smoke_config', 'recorded_config',
-           'recorded_smoke_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
+__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'PAPER_TASKS', 'KOJIMA', 'SMOLLM_QUICK_TASKS',
+           'PAPER_STUDENTS', 'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student',
+           'is_api_student', 'student_family', 'unavailable', 'subsample', 'dev_split', 'run_split', 'random_accuracy',
+           'preset_teacher', 'teacher_records', 'run_one', 'environment', 'plan', 'run_preset', 'reuse_results',
+           'load_results', 'add_result', 'cpu_config', 'smoke_config', 'recorded_config', 'recorded_smoke_config',
+           'smollm_config', 'smollm_quick_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
 
 # %% ../nbs/09_reproduce.ipynb #646edc4f
 METHODS = ('random', 'teacher', 'zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')
@@ -37,6 +38,7 @@ class RunSpec:
     teacher: str = 'default'        # a name in the preset's `teachers`
     model: str = 'gpt2-mini'        # the student: a from-scratch preset, a hub name or a local folder
     split: str = 'default'          # 'default' (the paper's random split) or 'template'
+    seed: int|None = None           # training seed of a repeated run (None: the preset's seed)
 
     def __post_init__(self):
         if self.method not in METHODS: raise FcotError(f"unknown method {self.method!r}; known: {list(METHODS)}")
@@ -50,8 +52,9 @@ class RunSpec:
         if self.method == 'random': return f'{self.task}-{self.split}-random'
         if self.method == 'teacher': return f'{self.task}-{self.split}-teacher-{self.teacher}'
         if self.method in STUDENT_BASELINES: return f'{self.task}-{self.split}-{self.method}-{model}'
-        if self.method == 'vanilla': return f'{self.task}-{self.split}-vanilla-n{n}-{model}'
-        return f'{self.task}-{self.split}-ft_cot-D{self.D}-n{n}-{self.teacher}-{model}'
+        rep = '' if self.seed is None else f'-seed{self.seed}'
+        if self.method == 'vanilla': return f'{self.task}-{self.split}-vanilla-n{n}-{model}{rep}'
+        return f'{self.task}-{self.split}-ft_cot-D{self.D}-n{n}-{self.teacher}-{model}{rep}'
 
 # %% ../nbs/09_reproduce.ipynb #6c23ae95
 @dataclass
@@ -77,6 +80,8 @@ class PresetConfig(Config):
     size_tasks: list = field(default_factory=lambda: ['synth_arithmetic'])
     teacher_tasks: list = field(default_factory=lambda: ['synth_arithmetic'])
     template_tasks: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)        # extra training seeds of the vanilla and Fine-tune-CoT cells of `seed_tasks`
+    seed_tasks: list = field(default_factory=list)
     train_tasks: list|None = None   # tasks students are trained on (None: every task)
     student_tasks: list|None = None # tasks the students other than the main one are trained on (None: every trained task)
     n_train: int|None = 300         # training questions per task (synthetic: generated; real: None = the whole split)
@@ -90,9 +95,15 @@ class PresetConfig(Config):
     batch_size: int = 16
     warmup_ratio: float = 0.05
     tokenizer_kind: str = 'word'    # tokenizer trained for from-scratch students
+    precision: str = 'auto'         # training precision (StudentConfig.precision): bf16 autocast is 2x faster on AVX512-BF16 CPUs
+    eval_dtype: str|None = None     # weights at evaluation (EvalConfig.dtype)
+    dev_fraction: float = 0.0       # > 0: this share of each training split is held out as a dev split, the student is
+                                    # evaluated on it after every epoch, and the best epoch is the one scored on test
     max_new_tokens: int = 128
     keep_models: bool = False       # keep each trained student (else only its results and predictions)
     data_dir: str|None = None
+    threads: int = 1                # torch threads per run (per worker process)
+    order: str = 'cost'             # 'cost': longest runs first (balances workers); 'table': in the order of the tables
 
     def runs(self) -> list[RunSpec]:
         "Every run of the preset, without repeats, in the order of the tables and figures they feed."
@@ -118,6 +129,9 @@ class PresetConfig(Config):
             for sp in ('default', 'template'):
                 out += [RunSpec(t, 'vanilla', n_train=n, model=S, split=sp)]
                 out += [RunSpec(t, 'ft_cot', d, n, T, S, sp) for d in dict.fromkeys([1, self.diverse(t)])]
+        for t in self.seed_tasks:                                      # repeated seeds of the main cells
+            for s in self.seeds:
+                if s != self.seed: out += [RunSpec(t, 'vanilla', n_train=n, model=S, seed=s), RunSpec(t, 'ft_cot', 1, n, T, S, seed=s)]
         return list(dict.fromkeys(out))
 
     def diverse(self, task: str) -> int:
@@ -137,6 +151,11 @@ def is_scratch(model: str) -> bool:
     "Is `model` a from-scratch student preset (no pretrained weights)?"
     return model in STUDENT_PRESETS
 
+def is_offline_student(model: str) -> bool:
+    "Does `model` run without the hub: a from-scratch preset, or a pretrained student installed from the package registry?"
+    from fcot.pretrained import PRETRAINED
+    return is_scratch(model) or model in PRETRAINED
+
 def is_api_student(model: str) -> bool:
     "A student fine-tuned through a provider's API (named 'api:MODEL'); fcot records their results but does not train them."
     return model.startswith('api:')
@@ -148,6 +167,7 @@ def student_family(model: str) -> str:
     if 'flan-t5' in m or 'flan_t5' in m: return 'Flan-T5'
     if m.startswith('t5') or 't5-' in m: return 'T5'
     if m.startswith('gpt2') or m.startswith('distilgpt2'): return 'GPT-2'
+    if m.startswith('smollm'): return 'SmolLM2'
     return 'other'
 
 def unavailable(spec: RunSpec, cfg: PresetConfig) -> str|None:
@@ -156,6 +176,12 @@ def unavailable(spec: RunSpec, cfg: PresetConfig) -> str|None:
         return f"{spec.model} is trained from scratch: it has no zero-shot ability to measure (needs a pretrained student)"
     if is_api_student(spec.model) and spec.method != 'random':
         return "API fine-tuning is not run by fcot: add such students' results with `add_result`"
+    if spec.method == 'few_shot_cot' and cfg.world == 'real':
+        from fcot.evaluate import few_shot_exemplars
+        try: few_shot_exemplars(spec.task, cfg.data_dir)
+        except FcotError as e:
+            if 'no Few-shot-CoT exemplars' not in str(e): return str(e)
+            return f"the paper ran no Few-shot-CoT on {spec.task}: few_shot_cot_prompts.json has no exemplars for it"
     needs_train = spec.method in ('vanilla', 'ft_cot')
     if cfg.world == 'real' and needs_train and spec.task == 'aqua':
         from fcot.tasks import _aqua_train_path
@@ -178,15 +204,32 @@ def subsample(records: list[dict], n: int|None, seed: int) -> list[dict]:
     keep = set(random.Random(f'subsample-{seed}-{n}').sample(range(len(records)), n))
     return [r for i, r in enumerate(records) if i in keep]
 
+def dev_split(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    "(training records, dev records): a seeded `fraction` of `records` held out for model selection, both in their original order."
+    n = round(fraction * len(records))
+    if n <= 0: return list(records), []
+    dev = set(random.Random(f'dev-{seed}').sample(range(len(records)), n))
+    return [r for i, r in enumerate(records) if i not in dev], [r for i, r in enumerate(records) if i in dev]
+
 def run_split(spec: RunSpec, cfg: PresetConfig, parts=('train', 'test')) -> dict[str, list[dict]]:
-    "The train and test questions of a run."
+    """The questions of a run: 'train', 'dev' (held out of the training split, the same for every run of a task and split;
+    empty unless `cfg.dev_fraction`), 'test'. Training-size subsets are drawn from what the dev split leaves."""
+    out, want_train = {}, 'train' in parts or 'dev' in parts
     if cfg.world == 'synthetic':
-        s = make_split(spec.task, spec.n_train or cfg.n_train, cfg.n_test, seed=cfg.seed, **cfg.tasks.get(spec.task, {}))
-        return {k: s[k] for k in parts}
+        held = cfg.dev_fraction > 0   # then the dev split comes from the preset's full training set, the same for every size
+        s = make_split(spec.task, cfg.n_train if held else (spec.n_train or cfg.n_train), cfg.n_test, seed=cfg.seed, **cfg.tasks.get(spec.task, {}))
+        if 'test' in parts: out['test'] = s['test']
+        if want_train:
+            train, dev = dev_split(s['train'], cfg.dev_fraction, cfg.seed)
+            if held: train = subsample(train, spec.n_train, cfg.seed)
+            out |= {k: v for k, v in (('train', train), ('dev', dev)) if k in parts}
+        return out
     from fcot.tasks import load_split
-    s = load_split(spec.task, spec.split, cfg.data_dir, parts=parts)
-    out = {}
-    if 'train' in parts: out['train'] = subsample(s['train'], spec.n_train, cfg.seed)
+    s = load_split(spec.task, spec.split, cfg.data_dir, parts=tuple(k for k in ('train', 'test') if k in parts or (k == 'train' and want_train)))
+    if want_train:
+        train, dev = dev_split(s['train'], cfg.dev_fraction, cfg.seed)
+        if 'train' in parts: out['train'] = subsample(train, spec.n_train, cfg.seed)
+        if 'dev' in parts: out['dev'] = dev
     if 'test' in parts: out['test'] = s['test'] if cfg.n_test is None else s['test'][:cfg.n_test]
     return out
 
@@ -241,7 +284,8 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
     t0 = time.time()
     seed_everything(cfg.seed)
     out = Path(work_dir)/spec.key
-    row = dataclasses.asdict(spec) | {'key': spec.key, 'preset': cfg.name, 'family': student_family(spec.model), 'seed': cfg.seed}
+    row = dataclasses.asdict(spec) | {'key': spec.key, 'preset': cfg.name, 'family': student_family(spec.model),
+                                      'seed': cfg.seed if spec.seed is None else spec.seed}
     if spec.method in ('random', 'teacher') or spec.method in STUDENT_BASELINES:
         test = run_split(spec, cfg, parts=('test',))['test']
         row['n_test'] = len(test)
@@ -253,12 +297,11 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
                       'prediction': r['prediction'], 'answer': r['answer'], 'correct': r['correct']} for r in recs]
             write_jsonl(out/'predictions.jsonl', preds)
             return row | {'accuracy': acc, 'seconds': round(time.time() - t0, 1)}
-        res = evaluate_student(spec.model, test, spec.task, template=spec.method, progress=progress,
-                               max_new_tokens=cfg.max_new_tokens, data_dir=cfg.data_dir)
+        res = evaluate_student(spec.model, test, spec.task, config=_eval_config(cfg, spec.method, progress))
         write_jsonl(out/'predictions.jsonl', _prediction_rows(res.samples, {r['id']: r['question'] for r in test}))
-        return row | {'accuracy': res.accuracy, 'n_test': res.total, 'seconds': round(time.time() - t0, 1)}
-    split = run_split(spec, cfg)
-    row |= {'n_train_questions': len(split['train']), 'n_test': len(split['test'])}
+        return row | {'accuracy': res.accuracy, 'correct': res.correct, 'n_test': res.total, 'seconds': round(time.time() - t0, 1)}
+    split = run_split(spec, cfg, ('train', 'dev', 'test'))
+    row |= {'n_train_questions': len(split['train']), 'n_dev': len(split['dev']), 'n_test': len(split['test'])}
     if spec.method == 'vanilla':
         samples, template = vanilla_samples(split['train']), 'vanilla'
         row |= {'teacher_accuracy': None, 'curation': None}
@@ -269,17 +312,37 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
         row |= {'teacher_accuracy': acc, 'curation': {k: getattr(c, k) for k in ('records', 'no_rationale', 'incorrect', 'truncated', 'duplicate', 'kept')}}
         template = 'ft_cot'
     if not samples: raise FcotError(f"run {spec.key}: curation kept no samples; the teacher answered every training question wrongly")
+    dev, ecfg = split['dev'], _eval_config(cfg, template, progress)
     scfg = StudentConfig(model=spec.model, output_dir=str(out/'student'), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                         warmup_ratio=cfg.warmup_ratio, seed=cfg.seed, tokenizer_kind=cfg.tokenizer_kind,
-                         save_every_epoch=False, progress=progress)
+                         warmup_ratio=cfg.warmup_ratio, seed=cfg.seed if spec.seed is None else spec.seed,
+                         tokenizer_kind=cfg.tokenizer_kind, precision=cfg.precision,
+                         save_every_epoch=bool(dev), keep_checkpoints=0, progress=progress)
+    eval_fn = (lambda m, tok, epoch: {'dev_accuracy': _dev_accuracy(m, tok, dev, spec.task, ecfg, cfg.precision)}) if dev else None
     t1 = time.time()
-    path = train_student(scfg, samples)
+    path = train_student(scfg, samples, eval_fn)
     t2 = time.time()
-    res = evaluate_student(path, split['test'], spec.task, template=template, progress=progress, max_new_tokens=cfg.max_new_tokens)
+    if dev:   # model selection on the dev split: the first epoch with the best dev accuracy is the one scored on test
+        curve = sorted({r['epoch']: r for r in read_jsonl(path/'metrics.jsonl')}.values(), key=lambda r: r['epoch'])
+        best = max(curve, key=lambda r: (r['dev_accuracy'], -r['epoch']))
+        row |= {'dev_curve': [round(r['dev_accuracy'], 4) for r in curve], 'epoch': best['epoch']}
+        path = path/'checkpoints'/f"epoch-{best['epoch']:03d}"
+    res = evaluate_student(path, split['test'], spec.task, config=ecfg)
     write_jsonl(out/'predictions.jsonl', _prediction_rows(res.samples, {r['id']: r['question'] for r in split['test']}))
     if not cfg.keep_models: shutil.rmtree(out/'student', ignore_errors=True)
-    return row | {'samples': len(samples), 'accuracy': res.accuracy, 'train_seconds': round(t2 - t1, 1),
+    return row | {'samples': len(samples), 'accuracy': res.accuracy, 'correct': res.correct, 'train_seconds': round(t2 - t1, 1),
                   'seconds': round(time.time() - t0, 1)}
+
+def _eval_config(cfg: PresetConfig, template: str, progress: bool) -> EvalConfig:
+    return EvalConfig(template=template, max_new_tokens=cfg.max_new_tokens, data_dir=cfg.data_dir, dtype=cfg.eval_dtype, progress=progress)
+
+def _dev_accuracy(model, tok, dev: list[dict], task: str, ecfg: EvalConfig, precision: str) -> float:
+    """Accuracy of the student being trained on the dev split, with its weights in the evaluation's dtype (a copy: measured,
+    a bf16 copy decodes 1.8x faster than bf16 autocast over fp32 weights), else under the training's autocast."""
+    import copy, torch
+    dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(ecfg.dtype)
+    if dt is not None: return evaluate_student((copy.deepcopy(model).to(dt), tok), dev, task, config=ecfg.replace(progress=False)).accuracy
+    with torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        return evaluate_student((model, tok), dev, task, config=ecfg.replace(progress=False)).accuracy
 
 # %% ../nbs/09_reproduce.ipynb #9310d3fc
 def environment() -> dict:
@@ -289,13 +352,24 @@ def environment() -> dict:
             'tokenizers': tokenizers.__version__, 'datasets': datasets.__version__, 'machine': platform.machine(),
             'torch_threads': torch.get_num_threads(), 'cuda': torch.cuda.is_available()}
 
+def _watch_parent(ppid: int):
+    "In a worker process: exit as soon as the process that started it is gone (killed, even with -9), instead of running on."
+    import os, threading
+    def watch():
+        while True:
+            time.sleep(1)
+            if os.getppid() != ppid: os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
 def _run_in_worker(spec: RunSpec, cfg_dict: dict, work_dir: str) -> dict:
-    "`run_one` in a worker process, on one thread (small students gain more from runs side by side than from threads)."
-    import torch; torch.set_num_threads(1)
-    return run_one(spec, PresetConfig.from_dict(cfg_dict), work_dir)
+    "`run_one` in a worker process, on `cfg.threads` threads (small students gain more from runs side by side than from threads)."
+    import torch
+    cfg = PresetConfig.from_dict(cfg_dict); torch.set_num_threads(cfg.threads)
+    return run_one(spec, cfg, work_dir)
 
 def _cost(spec: RunSpec) -> float:
     "Rough relative cost of a run (training tokens), to start the longest first and to weight the progress bar."
+    if spec.method in STUDENT_BASELINES: return 150 if spec.method == 'zero_shot' else 600   # a pretrained student decoding ~150 questions
     if spec.method not in ('vanilla', 'ft_cot'): return 1 if spec.method == 'teacher' else 0.1
     n = spec.n_train or 400
     return n * (7 if spec.method == 'vanilla' else 20 * spec.D)   # measured: a vanilla run takes about a third of a D = 1 run
@@ -313,29 +387,64 @@ def plan(cfg: PresetConfig) -> tuple[list[RunSpec], list[dict]]:
             skipped.append({'key': s.key, **dataclasses.asdict(s), 'reason': why})
     return ok, skipped
 
-def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, workers: int = 1, fresh: bool = False) -> list[dict]:
+def _keep_aside(results: Path) -> Path:
+    "Move earlier results to a dated name that no later run replaces (`results.previous-<UTC time>.jsonl`)."
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime())
+    dest, k = results.with_name(f'results.previous-{stamp}.jsonl'), 1
+    while dest.exists(): dest, k = results.with_name(f'results.previous-{stamp}-{k}.jsonl'), k + 1
+    results.replace(dest)
+    return dest
+
+class _FolderLock:
+    "An exclusive lock on an output folder for one process (`fcntl.flock`, released even when the process is killed)."
+    def __init__(self, folder: Path): self.path = Path(folder)/'.lock'
+    def __enter__(self):
+        import fcntl, os
+        self.f = open(self.path, 'a+')
+        try: fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.seek(0); who = self.f.read().strip() or 'another process'; self.f.close()
+            raise FcotError(f"{self.path.parent} is in use by {who}: two runs in one folder would train into the same run folders "
+                            f"and duplicate results. Wait for it to finish (or stop it), or use another --out-dir.") from None
+        self.f.seek(0); self.f.truncate(); self.f.write(f'process {os.getpid()} on {platform.node()}'); self.f.flush()
+        return self
+    def __exit__(self, *a):
+        import fcntl
+        self.f.truncate(0); fcntl.flock(self.f, fcntl.LOCK_UN); self.f.close()
+
+def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, workers: int = 1, fresh: bool = False,
+               reuse: list|tuple = ()) -> list[dict]:
     """Every available run of `cfg`, resumable: results go to `out_dir/results.jsonl`, one line per finished run.
-    With `fresh`, earlier results are moved aside to `results.previous.jsonl` and every run is done again."""
+    With `fresh`, earlier results are kept aside under a dated name (`results.previous-<time>.jsonl`, never replaced) and every
+    run is done again. `reuse`: output folders of other presets whose finished runs this one shares (`reuse_results`)."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    with _FolderLock(out): return _run_preset(cfg, out, progress, workers, fresh, reuse)
+
+def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fresh: bool, reuse) -> list[dict]:
     saved, results = out/'preset_config.json', out/'results.jsonl'
     if fresh and results.exists():
-        results.replace(out/'results.previous.jsonl'); saved.unlink(missing_ok=True)
+        _keep_aside(results); saved.unlink(missing_ok=True)
     if saved.exists() and PresetConfig.load(saved) != cfg:
         raise FcotError(f"{out} holds results of a different preset config ({saved}); use another out_dir, "
                         f"or run with fresh=True (`--fresh`) to redo every run")
     cfg.save(saved)
+    for src in reuse: reuse_results(cfg, out, src, progress)
     todo_all, skipped = plan(cfg)
     write_jsonl(out/'unavailable.jsonl', skipped)
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in todo_all if s.key not in done]
     if todo: write_json(out/'environment.json', environment())   # the machine and versions of the runs done now
-    if workers > 1: todo.sort(key=_cost, reverse=True)   # side by side: longest first, so none is left alone at the end
+    if workers > 1 and cfg.order == 'cost': todo.sort(key=_cost, reverse=True)   # side by side: longest first, so none is left alone at the end
     spec_of = {s.key: s for s in todo_all}
     total = sum(map(_cost, todo_all))
     # the bar advances by each run's estimated cost, so that its ETA holds although runs differ 100-fold in size
     bar = tqdm(total=total, initial=total - sum(map(_cost, todo)), desc=f'{cfg.name} runs ({len(todo_all) - len(todo)}/{len(todo_all)} done)',
                disable=not progress, bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
     n_done = len(todo_all) - len(todo)
+    failures = []
+    def failed(spec, e):   # one run's error does not stop the others: it is recorded, and reported at the end
+        failures.append({'key': spec.key, 'error': f'{type(e).__name__}: {e}'[:2000]})
+        bar.write(f"run {spec.key} failed: {type(e).__name__}: {str(e)[:300]}")
     def finished(row):
         nonlocal n_done
         append_jsonl(results, [row]); done[row['key']] = row; n_done += 1
@@ -343,18 +452,52 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
         bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(_cost(spec_of[row['key']]))
     if workers <= 1:
         import torch
-        threads = torch.get_num_threads(); torch.set_num_threads(1)   # as in the workers: same numbers either way
+        threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads)   # as in the workers: same numbers either way
         try:
-            for spec in todo: finished(run_one(spec, cfg, out/'runs'))
+            for spec in todo:
+                try: finished(run_one(spec, cfg, out/'runs'))
+                except Exception as e: failed(spec, e)
         finally: torch.set_num_threads(threads)
     else:
-        import multiprocessing as mp
+        import multiprocessing as mp, os
         from concurrent.futures import ProcessPoolExecutor, as_completed
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as ex:
-            futs = [ex.submit(_run_in_worker, s, cfg.to_dict(), str(out/'runs')) for s in todo]
-            for f in as_completed(futs): finished(f.result())
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_watch_parent, initargs=(os.getpid(),)) as ex:
+            futs = {ex.submit(_run_in_worker, s, cfg.to_dict(), str(out/'runs')): s for s in todo}
+            for f in as_completed(futs):
+                try: finished(f.result())
+                except Exception as e: failed(futs[f], e)
     bar.close()
+    if failures:
+        write_jsonl(out/'failed.jsonl', failures)
+        raise FcotError(f"{len(failures)} of {len(todo)} run(s) failed; the other results are kept in {results}. The errors, one per run, "
+                        f"are in {out/'failed.jsonl'}; first: {failures[0]['key']}: {failures[0]['error']}. "
+                        f"Fix the cause and run again: only the runs not done yet are done.")
+    (out/'failed.jsonl').unlink(missing_ok=True)
     return [done[s.key] for s in todo_all]
+
+# what a preset holds, not how a run is done: presets differing only here do the runs they share identically
+_PLAN_FIELDS = {'name', 'tasks', 'train_tasks', 'student_tasks', 'main_students', 'students', 'diversity_tasks', 'size_tasks',
+                'teacher_tasks', 'template_tasks', 'seed_tasks', 'seeds', 'train_sizes', 'diversity', 'size_D', 'baselines', 'order'}
+
+def reuse_results(cfg: PresetConfig, out_dir: str|Path, source: str|Path, progress: bool = True) -> int:
+    """Copy into `out_dir` the finished runs of another preset's output folder `source` that `cfg` also has (same run key),
+    with their predictions; refused when the two presets do runs differently (any setting outside `_PLAN_FIELDS`)."""
+    out, src = Path(out_dir), Path(source)
+    if not (src/'preset_config.json').exists(): raise FcotError(f"{src} holds no preset results (no preset_config.json) to reuse")
+    other = PresetConfig.load(src/'preset_config.json')
+    diff = [f.name for f in dataclasses.fields(cfg) if f.name not in _PLAN_FIELDS and getattr(cfg, f.name) != getattr(other, f.name)]
+    diff += [f'tasks[{t!r}]' for t in set(cfg.tasks) & set(other.tasks) if cfg.tasks[t] != other.tasks[t]]
+    if diff: raise FcotError(f"cannot reuse {src}: its preset {other.name!r} does runs differently ({', '.join(diff)})")
+    keys = {s.key for s in plan(cfg)[0]}
+    have = {r['key'] for r in load_results(out)}
+    latest = {r['key']: r for r in load_results(src)}   # a later row of a key replaces an earlier one
+    rows = [r for r in latest.values() if r['key'] in keys and r['key'] not in have]
+    for r in rows:
+        if (src/'runs'/r['key']).is_dir():
+            shutil.copytree(src/'runs'/r['key'], out/'runs'/r['key'], dirs_exist_ok=True, ignore=shutil.ignore_patterns('student'))
+    append_jsonl(out/'results.jsonl', [r | {'reused_from': str(src)} for r in rows])
+    if progress and rows: print(f"reused {len(rows)} finished run(s) of preset {other.name!r} from {src}")
+    return len(rows)
 
 def load_results(out_dir: str|Path) -> list[dict]:
     "The result rows stored in `out_dir/results.jsonl` (empty when nothing has run yet)."
@@ -401,6 +544,26 @@ def recorded_smoke_config() -> PresetConfig:
                                      student='gpt2-tiny', train_tasks=['multiarith', 'aqua'], train_sizes=[8], size_tasks=['multiarith'],
                                      template_tasks=['multiarith'], n_test=6, epochs=1)
 
+SMOLLM_QUICK_TASKS = ['coin_flip', 'last_letter_concatenation', 'tracking_shuffled_objects', 'date_understanding']
+
+def smollm_config() -> PresetConfig:
+    """The paper's student experiments on this machine: the twelve real tasks and their splits, the recorded text-davinci-002
+    teacher, and a real pretrained student without the hub (`smollm2-135m`, see `fcot.pretrained`), every prompted baseline,
+    the training-size study, the template-wise split and three seeds of the main cells of two tasks. Epochs are chosen on a dev
+    split (15% of each training split), never on test. Several hours on two CPU cores."""
+    return PresetConfig(name='smollm', world='real', tasks={t: {} for t in PAPER_TASKS}, teachers=dict(KOJIMA), teacher='text-davinci-002',
+                        students=['smollm2-135m'], student='smollm2-135m', main_students=None, baselines=list(STUDENT_BASELINES),
+                        diverse_D=1, diversity=[1], diversity_tasks=[], train_sizes=[8, 32, 128, None], size_D=[1],
+                        size_tasks=['last_letter_concatenation', 'coin_flip'], teacher_tasks=[],
+                        template_tasks=['multiarith', 'date_understanding'], seeds=[0, 1, 2],
+                        seed_tasks=['last_letter_concatenation', 'coin_flip'], n_train=None, n_test=None,
+                        epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision='bf16', eval_dtype='bf16',
+                        dev_fraction=0.15, max_new_tokens=160, threads=1, order='table')
+
+def smollm_quick_config() -> PresetConfig:
+    "The `smollm` preset on four tasks where the paper claims an effect (about an hour on two cores); no template-wise split."
+    return smollm_config().replace(name='smollm-quick', tasks={t: {} for t in SMOLLM_QUICK_TASKS}, template_tasks=[])
+
 PAPER_STUDENTS = ['gpt2', 'gpt2-medium', 'gpt2-large', 't5-small', 't5-base', 't5-large',
                   'google/flan-t5-small', 'google/flan-t5-base', 'google/flan-t5-large',
                   'api:babbage-002', 'api:davinci-002']   # API students: results recorded with `add_result`, not trained by fcot
@@ -421,7 +584,8 @@ def paper_config() -> PresetConfig:
                         template_tasks=['multiarith', 'date_understanding'], n_train=None, n_test=None,
                         epochs=20, lr=3e-4, batch_size=8, warmup_ratio=0.0, max_new_tokens=128)
 
-PRESET_CONFIGS = {'cpu': cpu_config, 'recorded': recorded_config, 'paper': paper_config,
+PRESET_CONFIGS = {'cpu': cpu_config, 'recorded': recorded_config, 'smollm': smollm_config, 'smollm-quick': smollm_quick_config,
+                  'paper': paper_config,
                   'smoke': smoke_config, 'recorded-smoke': recorded_smoke_config}
 
 def preset_config(name: str) -> PresetConfig:
@@ -464,12 +628,16 @@ def check_config(cfg: PresetConfig) -> list[str]:
         except (FcotError, TypeError) as e: problems.append(f"teacher {name!r}: {e}")
     if cfg.student not in cfg.students: problems.append(f"main student {cfg.student!r} is not in students {cfg.students}")
     for m in cfg.students:
-        if not (is_scratch(m) or is_api_student(m) or '/' in m or m.startswith(('gpt2', 't5', 'distilgpt2')) or Path(m).exists()):
+        if not (is_offline_student(m) or is_api_student(m) or '/' in m or m.startswith(('gpt2', 't5', 'distilgpt2')) or Path(m).exists()):
             problems.append(f"student {m!r}: not a preset ({sorted(STUDENT_PRESETS)}), a hub name or a local folder")
     Ds = cfg.diversity + cfg.size_D + [cfg.diverse(t) for t in cfg.tasks]
     if any(d < 1 for d in Ds): problems.append("every D must be >= 1")
     if cfg.temperature <= 0 and max(Ds) > 1: problems.append("D > 1 needs temperature > 0")
     if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_size < 1: problems.append("epochs, lr and batch_size must be positive")
+    if not 0 <= cfg.dev_fraction < 1: problems.append(f"dev_fraction must be in [0, 1), got {cfg.dev_fraction}")
+    if cfg.threads < 1: problems.append(f"threads must be at least 1, got {cfg.threads}")
+    if cfg.order not in ('cost', 'table'): problems.append(f"order must be 'cost' or 'table', got {cfg.order!r}")
+    problems += [f"seed_tasks: {t} is not in tasks" for t in cfg.seed_tasks if t not in cfg.tasks]
     return problems
 
 def dry_run(cfg: PresetConfig, print_plan: bool = True) -> dict:

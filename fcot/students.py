@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .core import FcotError, Config, read_json, read_jsonl, write_json, append_jsonl, seed_everything
+from .pretrained import PRETRAINED, fetch_pretrained
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'PRESETS', 'FAST_HEAD_TYPES', 'as_samples', 'train_tokenizer', 'is_encoder_decoder', 'load_student',
@@ -114,6 +115,7 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
     if name in PRESETS:
         raise FcotError(f"{name!r} is an untrained preset architecture, not a saved student: build it with "
                         f"build_student({name!r}, texts=...) or train it with `fcot train` first.")
+    if name in PRETRAINED: name = str(fetch_pretrained(name))   # offline pretrained students (fcot.pretrained)
     p = Path(name).expanduser()
     if local_files_only is None: local_files_only = bool(os.environ.get('HF_HUB_OFFLINE'))
     if p.exists():
@@ -122,7 +124,8 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
             raise FcotError(f"{p} holds no saved model (no config.json): point at a folder written by `fcot train` or `save_pretrained`.")
         name, local_files_only = str(p), True
     elif _looks_like_path(name):
-        raise FcotError(f"student model folder not found: {p}. Check the path, or give a hub name or a preset ({', '.join(PRESETS)}).")
+        raise FcotError(f"student model folder not found: {p}. Check the path, or give a hub name, a preset ({', '.join(PRESETS)}) "
+                        f"or a pretrained student of the registry ({', '.join(PRETRAINED)}).")
     try:
         cfg = AutoConfig.from_pretrained(name, local_files_only=local_files_only)
         cls = AutoModelForSeq2SeqLM if getattr(cfg, 'is_encoder_decoder', False) else AutoModelForCausalLM

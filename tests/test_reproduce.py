@@ -111,3 +111,110 @@ def test_nbdev_clean_keeps_the_parameters_tag(tmp_path):
     subprocess.run([str(clean), '--fname', str(nb)], cwd=project_root(), check=True)
     cells = [c for c in nbformat.read(nb, as_version=4).cells if c.cell_type == 'code']
     assert 'parameters' in _tags(cells[0]) and 'editable' not in cells[0].metadata
+
+def test_dev_split_is_held_out_and_fixed():
+    from fcot.reproduce import dev_split, run_split
+    recs = [{'id': f'q{i}'} for i in range(100)]
+    train, dev = dev_split(recs, 0.15, seed=0)
+    assert len(dev) == 15 and len(train) == 85 and not {r['id'] for r in train} & {r['id'] for r in dev}
+    assert dev_split(recs, 0.15, seed=0) == (train, dev) and dev_split(recs, 0.15, seed=1)[1] != dev
+    assert [r['id'] for r in dev] == sorted((r['id'] for r in dev), key=lambda s: int(s[1:]))   # original order kept
+    cfg = smoke_config().replace(dev_fraction=0.25)
+    full, small = (run_split(RunSpec('synth_coin_flip', 'ft_cot', n_train=k), cfg, ('train', 'dev', 'test')) for k in (None, 8))
+    assert full['dev'] == small['dev'] and len(full['dev']) == 4          # every run of a task sees the same dev questions
+    dev_ids = {r['id'] for r in full['dev']}
+    assert not dev_ids & {r['id'] for r in full['train'] + small['train'] + full['test']}
+
+def test_epoch_chosen_on_dev_and_test_scored_once(tmp_path):
+    "With a dev split, each epoch is scored on dev only; the first best epoch's checkpoint is the one evaluated on test."
+    from fcot.reproduce import run_one
+    cfg = smoke_config().replace(dev_fraction=0.25, epochs=3)
+    spec = RunSpec('synth_coin_flip', 'ft_cot', 1, None, 'offline', 'gpt2-tiny')
+    row = run_one(spec, cfg, tmp_path)
+    assert len(row['dev_curve']) == 3 and row['n_dev'] == 4 and row['n_train_questions'] == 12
+    best = max(row['dev_curve']); assert row['epoch'] == row['dev_curve'].index(best) + 1
+    preds = read_jsonl(tmp_path/spec.key/'predictions.jsonl')
+    assert len(preds) == row['n_test'] == 8 and row['correct'] == sum(p['correct'] for p in preds)
+
+def test_repeated_seeds_are_their_own_runs():
+    cfg = smoke_config().replace(seeds=[0, 1, 2], seed_tasks=['synth_coin_flip'])
+    extra = [s for s in cfg.runs() if s.seed is not None]
+    assert sorted((s.method, s.seed) for s in extra) == [('ft_cot', 1), ('ft_cot', 2), ('vanilla', 1), ('vanilla', 2)]
+    assert extra[0].key.endswith('-seed1') and RunSpec('synth_coin_flip', 'vanilla', model='gpt2-tiny').key.endswith('gpt2-tiny')
+
+def test_smollm_presets_check_out(real_data, capsys):
+    from fcot.reproduce import check_config, dry_run
+    for name in ('smollm', 'smollm-quick'):
+        cfg = preset_config(name)
+        assert check_config(cfg) == [] and cfg.students == ['smollm2-135m'] and cfg.dev_fraction > 0
+    plan_ = dry_run(preset_config('smollm-quick'), print_plan=False)
+    assert plan_['unavailable'] == 1 and plan_['by_method']['few_shot_cot'] == 3 and plan_['by_method']['ft_cot'] == 14
+    full = dry_run(preset_config('smollm'), print_plan=False)
+    reasons = {s['reason'] for s in full['skipped']}
+    assert any('AQUA' in r for r in reasons) and any('recorded teacher has no outputs' in r for r in reasons)
+    assert main(['reproduce', '--preset', 'smollm-quick', '--dry-run']) == 0   # no GPU needed: not refused
+
+def test_reuse_copies_shared_runs_and_refuses_other_settings(tmp_path, capsys):
+    from fcot.core import FcotError
+    a = run_preset(smoke_config(), tmp_path/'a', progress=False)
+    narrower = smoke_config().replace(name='smoke-narrow', size_tasks=[], teacher_tasks=[])
+    rows = run_preset(narrower, tmp_path/'b', progress=False, reuse=[tmp_path/'a'])
+    assert rows and all(r.get('reused_from') == str(tmp_path/'a') for r in rows)          # nothing computed again
+    by_key = {r['key']: r for r in a}
+    assert all(r['accuracy'] == by_key[r['key']]['accuracy'] for r in rows)
+    assert all((tmp_path/'b'/'runs'/r['key']/'predictions.jsonl').exists() for r in rows if r['method'] != 'random')
+    with pytest.raises(FcotError, match=r'does runs differently \(epochs\)'):
+        run_preset(smoke_config().replace(name='other', epochs=2), tmp_path/'c', progress=False, reuse=[tmp_path/'a'])
+
+def test_a_failing_run_loses_nothing_else(tmp_path, monkeypatch):
+    import fcot.reproduce as R
+    from fcot.core import FcotError
+    real, bad = R.run_one, RunSpec('synth_coin_flip', 'vanilla', n_train=8, model='gpt2-tiny').key
+    def flaky(spec, cfg, work_dir, progress=False):
+        if spec.key == bad: raise RuntimeError('disk on fire')
+        return real(spec, cfg, work_dir, progress)
+    monkeypatch.setattr(R, 'run_one', flaky)
+    with pytest.raises(FcotError, match=r'1 of 10 run\(s\) failed.*disk on fire'):
+        run_preset(smoke_config(), tmp_path, progress=False)
+    assert len(read_jsonl(tmp_path/'results.jsonl')) == 9 and read_jsonl(tmp_path/'failed.jsonl')[0]['key'] == bad
+    monkeypatch.setattr(R, 'run_one', real)
+    assert len(run_preset(smoke_config(), tmp_path, progress=False)) == 10 and not (tmp_path/'failed.jsonl').exists()
+
+def test_workers_end_with_their_parent(tmp_path):
+    "After kill -9 of `fcot reproduce`, its worker processes do not run on (they used to, training into the same folders)."
+    import os, signal, subprocess, sys, time
+    code = ("from fcot.reproduce import run_preset, smoke_config\n"
+            "if __name__ == '__main__': run_preset(smoke_config().replace(epochs=50, n_train=64), %r, progress=False, workers=2)" % str(tmp_path/'o'))
+    (tmp_path/'go.py').write_text(code)
+    p = subprocess.Popen([sys.executable, str(tmp_path/'go.py')])
+    def children():
+        out = []
+        for d in Path('/proc').iterdir():
+            if d.name.isdigit():
+                try: st = (d/'stat').read_text()
+                except OSError: continue
+                if int(st.rsplit(')', 1)[1].split()[1]) == p.pid and 'spawn_main' in (d/'cmdline').read_text(): out.append(int(d.name))
+        return out
+    for _ in range(120):
+        kids = children()
+        if len(kids) >= 2: break
+        time.sleep(0.5)
+    assert len(kids) >= 2, 'the workers did not start'
+    time.sleep(3)
+    p.send_signal(signal.SIGKILL); p.wait()
+    alive = lambda pid: Path(f'/proc/{pid}').exists() and 'Z' not in Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    for _ in range(20):
+        if not any(alive(k) for k in kids): break
+        time.sleep(0.5)
+    assert not any(alive(k) for k in kids), [k for k in kids if alive(k)]
+
+def test_two_runs_in_one_folder_are_refused(tmp_path):
+    import fcntl, os
+    from fcot.core import FcotError
+    (tmp_path/'.lock').write_text(f'process 4242 on elsewhere')
+    with open(tmp_path/'.lock', 'a+') as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)     # as a running `fcot reproduce` holds it
+        with pytest.raises(FcotError, match='in use by process 4242 on elsewhere'):
+            run_preset(smoke_config(), tmp_path, progress=False)
+        assert not (tmp_path/'results.jsonl').exists()
+    assert len(run_preset(smoke_config(), tmp_path, progress=False)) == 10   # once it is released, the run goes ahead

@@ -1,0 +1,98 @@
+"""Decoding throughput on a real pretrained student: fcot's evaluation decoding (`fcot.evaluate.batched_generate`, which
+drops finished rows from the batch) against batched `model.generate(stop_strings=[...], tokenizer=...)` on the same prompts,
+measured side by side in one run, with the greedy outputs compared text for text.
+
+The student is SmolLM2-135M (`smollm2-135m`, from the package registry) fine-tuned here for one epoch on Last Letter
+Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; needs the shared data), so that it writes
+`{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
+(`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
+Goal: >= 1.5x the new tokens/s of batched generate(stop_strings).
+
+    .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16]
+"""
+import argparse, shutil, tempfile, time, warnings
+from pathlib import Path
+
+
+def fine_tuned_student(work: Path, threads: int) -> Path:
+    from fcot.reproduce import smollm_quick_config, run_split, teacher_records, RunSpec
+    from fcot.curate import curate, CurateConfig
+    from fcot.students import StudentConfig, train_student
+    cfg = smollm_quick_config()
+    split = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='smollm2-135m'), cfg, ('train',))
+    recs, _ = teacher_records('text-davinci-002', cfg, split['train'], 'last_letter_concatenation')
+    samples, _ = curate(recs, CurateConfig())
+    return train_student(StudentConfig(model='smollm2-135m', output_dir=str(work/'student'), epochs=1, lr=1e-4, precision='bf16',
+                                       save_every_epoch=False, progress=False), samples)
+
+
+def generate_stop_strings(model, tok, prompts, a, sort: bool):
+    "Batched generate() with the stop string, as a user would call it (left padding, same batch size)."
+    import torch
+    order = sorted(range(len(prompts)), key=lambda i: -len(tok(prompts[i]).input_ids)) if sort else list(range(len(prompts)))
+    out = [None] * len(prompts)
+    tok.padding_side = 'left'
+    with torch.inference_mode():
+        for b in range(0, len(order), a.batch_size):
+            idx = order[b:b + a.batch_size]
+            enc = tok([prompts[i] for i in idx], return_tensors='pt', padding=True)
+            g = model.generate(**enc, max_new_tokens=a.max_new_tokens, do_sample=False, stop_strings=['END'], tokenizer=tok,
+                               pad_token_id=tok.pad_token_id)
+            for i, row in zip(idx, g[:, enc.input_ids.shape[1]:].tolist()): out[i] = row
+    texts = []
+    for row in out:
+        cut = next((j for j, t in enumerate(row) if t == tok.eos_token_id), len(row))
+        t = tok.decode(row[:cut], skip_special_tokens=True)
+        texts.append(t[:t.find('END')] if 'END' in t else t)
+    return texts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--n', type=int, default=64, help='test prompts')
+    ap.add_argument('--batch-size', type=int, default=64)
+    ap.add_argument('--max-new-tokens', type=int, default=128)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
+    ap.add_argument('--student', default=None, help='a fine-tuned student folder (default: fine-tune one here, about 2 minutes)')
+    a = ap.parse_args()
+    import torch, transformers
+    torch.set_num_threads(a.threads)
+    transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
+    from fcot.evaluate import batched_generate
+    from fcot.students import load_student
+    from fcot.reproduce import smollm_quick_config, run_split, RunSpec
+    work = Path(tempfile.mkdtemp(prefix='fcot-bench-decode-'))
+    t = time.perf_counter()
+    folder = Path(a.student) if a.student else fine_tuned_student(work, a.threads)
+    print(f"student: {folder} ({'given' if a.student else f'fine-tuned here in {time.perf_counter() - t:.0f} s'})")
+    model, tok = load_student(folder, dtype={'bf16': torch.bfloat16, 'fp32': torch.float32}[a.dtype])
+    test = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='x'), smollm_quick_config(), ('test',))['test'][:a.n]
+    prompts = [f"{r['question']} ###" for r in test]
+    batched_generate(model, tok, prompts[:4], 8, progress=False)   # warm-up
+    rows = {}
+    for name, fn in [('fcot batched_generate (drops finished rows)',
+                      lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, progress=False)),
+                     ('fcot batched_generate, shrink=False (generate + own stop)',
+                      lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, shrink=False, progress=False)),
+                     ('generate(stop_strings), length-sorted batches', lambda: generate_stop_strings(model, tok, prompts, a, True)),
+                     ('generate(stop_strings), batches as given', lambda: generate_stop_strings(model, tok, prompts, a, False))]:
+        t = time.perf_counter(); texts = fn(); rows[name] = (time.perf_counter() - t, texts)
+    shutil.rmtree(work, ignore_errors=True)
+    ref = rows['generate(stop_strings), length-sorted batches'][1]
+    new_tokens = sum(min(a.max_new_tokens, len(tok(t + ' END', add_special_tokens=False).input_ids)) for t in ref)
+    lens = sorted(len(tok(t, add_special_tokens=False).input_ids) for t in ref)
+    print(f"{a.n} prompts, batch {a.batch_size}, max {a.max_new_tokens} new tokens, {a.dtype}, {a.threads} threads; completions "
+          f"{lens[0]}..{lens[-1]} tokens (median {lens[len(lens) // 2]}), {new_tokens} new tokens in all")
+    base = rows['generate(stop_strings), batches as given'][0]
+    print(f"\n{'decoder':58s}{'seconds':>9s}{'new tok/s':>11s}{'vs generate(stop_strings)':>27s}{'same text':>11s}")
+    for name, (s, texts) in rows.items():
+        same = sum(x.strip() == y.strip() for x, y in zip(texts, ref))
+        print(f"{name:58s}{s:9.1f}{new_tokens / s:11.0f}{base / s:26.2f}x{same:>6d}/{len(ref)}")
+    fc = rows['fcot batched_generate (drops finished rows)'][0]
+    print(f"\nfcot vs batched generate(stop_strings): {base / fc:.2f}x new tokens/s (goal >= 1.5x); "
+          f"vs the same length-sorted batches: {rows['generate(stop_strings), length-sorted batches'][0] / fc:.2f}x")
+
+
+if __name__ == '__main__':
+    main()

