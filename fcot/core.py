@@ -111,6 +111,39 @@ def append_jsonl(path: str|Path, records: Iterable[dict]) -> None:
         for r in records: f.write(json.dumps(r, ensure_ascii=False) + '\n')
         f.flush(); os.fsync(f.fileno())
 
+# %% ../nbs/00_core.ipynb #8c59304b
+def _hints(cls) -> dict:
+    "Field annotations of a config class, resolved (they are strings under `from __future__ import annotations`)."
+    import typing, sys
+    out = {}
+    for c in reversed(cls.__mro__):
+        mod = sys.modules.get(c.__module__)
+        for k, a in getattr(c, '__annotations__', {}).items():
+            try: out[k] = typing.get_type_hints(c, vars(mod) if mod else None).get(k, a) if isinstance(a, str) else a
+            except Exception: out[k] = None   # an annotation fcot cannot resolve is not checked
+    return out
+
+def _fits(v, t) -> bool:
+    "Does value `v` fit annotation `t` (int, float, str, bool, list, dict, None and unions of them; others are not checked)?"
+    import types, typing
+    if t is None or t is typing.Any: return True
+    if t is type(None): return v is None
+    args = typing.get_args(t)
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union: return any(_fits(v, a) for a in args)
+    t = typing.get_origin(t) or t
+    if t is bool: return isinstance(v, bool)
+    if t is int: return isinstance(v, int) and not isinstance(v, bool)
+    if t is float: return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t in (str, list, dict, tuple): return isinstance(v, t)
+    return True
+
+def _describe(t) -> str:
+    import types, typing
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union: return ' or '.join(_describe(a) for a in typing.get_args(t))
+    if t is type(None): return 'null'
+    t = typing.get_origin(t) or t
+    return {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false', list: 'a list', dict: 'a mapping'}.get(t, str(t))
+
 # %% ../nbs/00_core.ipynb #9deff794
 @dataclasses.dataclass
 class Config:
@@ -131,6 +164,26 @@ class Config:
     def load(cls, path: str|Path): return cls.from_dict(read_json(path))
 
     def replace(self, **kw): return dataclasses.replace(self, **kw)
+
+    RANGES = {}   # field -> '>= 1', '> 0', '<= 1', '< 1' or several joined by ',': checked with the types, in `validate`
+
+    def __post_init__(self): self.validate()
+
+    def validate(self):
+        "Check every field against its annotation and `RANGES`: one `FcotError` naming the field, the value and what is allowed."
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):
+            v, t = getattr(self, f.name), hints.get(f.name)
+            if t is not None and not _fits(v, t):
+                raise FcotError(f"{type(self).__name__}.{f.name} = {v!r} ({type(v).__name__}) is not allowed: it must be {_describe(t)}")
+        for name, rule in self.RANGES.items():
+            v = getattr(self, name)
+            if v is None or isinstance(v, bool): continue
+            for r in rule.split(','):
+                op, num = r.split()[0], float(r.split()[1])
+                if not {'>=': v >= num, '>': v > num, '<=': v <= num, '<': v < num}[op]:
+                    raise FcotError(f"{type(self).__name__}.{name} = {v!r} is not allowed: it must be {rule.replace(',', ' and')}")
+        return self
 
 # %% ../nbs/00_core.ipynb #1ded937a
 def seed_everything(seed: int) -> None:

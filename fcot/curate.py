@@ -89,7 +89,9 @@ class CurateConfig(Config):
     truncation_min_frac: float = 0.7
     dedupe: bool = True                 # drop exact duplicate rationales of the same question
 
-    def __post_init__(self): check_template(self.template, self.model_type)
+    RANGES = {'max_reasoning_tokens': '>= 1', 'truncation_min_frac': '>= 0, <= 1'}
+
+    def __post_init__(self): self.validate(); check_template(self.template, self.model_type)
 
 FILTERS = ('outside_split', 'no_rationale', 'incorrect', 'truncated', 'duplicate')
 

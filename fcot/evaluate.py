@@ -223,7 +223,10 @@ class EvalConfig(Config):
     dtype: str|None = None              # weights of a loaded student: 'bf16' (twice as fast on CPUs with AVX512-BF16), 'fp32'; None: as saved
     progress: bool = True
 
+    RANGES = {'batch_size': '>= 1', 'max_new_tokens': '>= 1', 'max_reasoning_tokens': '>= 1', 'max_answer_tokens': '>= 1'}
+
     def __post_init__(self):
+        self.validate()
         if self.template not in EVAL_TEMPLATES:
             raise FcotError(f"unknown evaluation template {self.template!r}; known: {list(EVAL_TEMPLATES)}")
         if self.dtype not in (None, 'bf16', 'fp32', 'fp16'):

@@ -105,6 +105,9 @@ class PresetConfig(Config):
     threads: int = 1                # torch threads per run (per worker process)
     order: str = 'cost'             # 'cost': longest runs first (balances workers); 'table': in the order of the tables
 
+    RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 'epochs': '>= 1', 'lr': '> 0',
+              'batch_size': '>= 1', 'warmup_ratio': '>= 0, <= 1', 'max_new_tokens': '>= 1', 'dev_fraction': '>= 0, < 1', 'threads': '>= 1'}
+
     def runs(self) -> list[RunSpec]:
         "Every run of the preset, without repeats, in the order of the tables and figures they feed."
         T, S, n = self.teacher, self.student, self.n_train
@@ -417,6 +420,8 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     """Every available run of `cfg`, resumable: results go to `out_dir/results.jsonl`, one line per finished run.
     With `fresh`, earlier results are kept aside under a dated name (`results.previous-<time>.jsonl`, never replaced) and every
     run is done again. `reuse`: output folders of other presets whose finished runs this one shares (`reuse_results`)."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise FcotError(f"workers must be an integer >= 1 (runs side by side), got {workers!r}")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     with _FolderLock(out): return _run_preset(cfg, out, progress, workers, fresh, reuse)
 
@@ -443,6 +448,10 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     n_done = len(todo_all) - len(todo)
     failures = []
     def failed(spec, e):   # one run's error does not stop the others: it is recorded, and reported at the end
+        from concurrent.futures.process import BrokenProcessPool
+        if isinstance(e, BrokenProcessPool):   # every run not finished yet is lost with the pool: say what happened
+            e = RuntimeError("a worker process died while this run was in flight or queued (killed from outside, or by the "
+                             "out-of-memory killer: see `dmesg`); with less memory use fewer --workers")
         failures.append({'key': spec.key, 'error': f'{type(e).__name__}: {e}'[:2000]})
         bar.write(f"run {spec.key} failed: {type(e).__name__}: {str(e)[:300]}")
     def finished(row):
@@ -633,9 +642,6 @@ def check_config(cfg: PresetConfig) -> list[str]:
     Ds = cfg.diversity + cfg.size_D + [cfg.diverse(t) for t in cfg.tasks]
     if any(d < 1 for d in Ds): problems.append("every D must be >= 1")
     if cfg.temperature <= 0 and max(Ds) > 1: problems.append("D > 1 needs temperature > 0")
-    if cfg.epochs < 1 or cfg.lr <= 0 or cfg.batch_size < 1: problems.append("epochs, lr and batch_size must be positive")
-    if not 0 <= cfg.dev_fraction < 1: problems.append(f"dev_fraction must be in [0, 1), got {cfg.dev_fraction}")
-    if cfg.threads < 1: problems.append(f"threads must be at least 1, got {cfg.threads}")
     if cfg.order not in ('cost', 'table'): problems.append(f"order must be 'cost' or 'table', got {cfg.order!r}")
     problems += [f"seed_tasks: {t} is not in tasks" for t in cfg.seed_tasks if t not in cfg.tasks]
     return problems

@@ -292,6 +292,10 @@ class StudentConfig(Config):
     lora_merge: bool = True              # save the final student with adapters merged in
     progress: bool = True
 
+    RANGES = {'epochs': '>= 1', 'lr': '> 0', 'batch_size': '>= 1', 'grad_accum': '>= 1', 'warmup_steps': '>= 0',
+              'warmup_ratio': '>= 0, <= 1', 'weight_decay': '>= 0', 'max_grad_norm': '> 0', 'max_length': '>= 2',
+              'keep_checkpoints': '>= 0', 'vocab_size': '>= 4', 'lora_r': '>= 1'}
+
 # %% ../nbs/06_students.ipynb #07097ae6
 def _dist_info():
     world = int(os.environ.get('WORLD_SIZE', 1))
@@ -316,7 +320,19 @@ def _checkpoints(out: Path) -> list[Path]:
 
 _NOT_COMPARED = {'output_dir', 'resume', 'progress', 'save_every_epoch', 'keep_checkpoints', 'device', 'compile'}
 
-def _check_resumable(cfg: StudentConfig, out: Path):
+def _samples_digest(samples: list[dict]) -> dict:
+    "What a checkpoint was trained on: the number of samples and a SHA-256 of their prompts and completions (template included)."
+    import hashlib
+    h = hashlib.sha256()
+    for s in samples: h.update(json.dumps([s['prompt'], s['completion']], ensure_ascii=False).encode()); h.update(b'\n')
+    return {'samples': len(samples), 'sha256': h.hexdigest()}
+
+def _check_resumable(cfg: StudentConfig, out: Path, data: dict|None = None):
+    if data is not None and (out/'train_data.json').exists() and read_json(out/'train_data.json') != data:
+        old = read_json(out/'train_data.json')
+        raise FcotError(f"{out} holds a run trained on other samples ({old.get('samples')} samples, sha256 {str(old.get('sha256'))[:12]}…; "
+                        f"now {data['samples']}, {data['sha256'][:12]}…: another task, template or curation); resuming would continue "
+                        f"the wrong student. Use a new output_dir, or delete the folder to start over.")
     old = read_json(out/'student_config.json')
     diff = sorted(k for k in cfg.to_dict() if k not in _NOT_COMPARED and old.get(k) != cfg.to_dict()[k])
     if diff:
@@ -409,19 +425,30 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     done = (out/'train_done.json').exists()
     if (ckpts or done) and not cfg.resume:
         raise FcotError(f"{out} already holds a training run; set resume=True to continue it, or choose a new output_dir.")
-    if (ckpts or done) and (out/'student_config.json').exists(): _check_resumable(cfg, out)
+    data = _samples_digest(samples)
+    if (ckpts or done) and (out/'student_config.json').exists(): _check_resumable(cfg, out, data)
     if done:
         if main: print(f"{out}: training already finished; delete the folder to train again.")
         return out
-    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'student_config.json')
+    if main:
+        out.mkdir(parents=True, exist_ok=True); cfg.save(out/'student_config.json'); write_json(out/'train_data.json', data)
+        if not ckpts: shutil.rmtree(out/'init', ignore_errors=True)   # a fresh start builds its student afresh, never from a failed run's
     _barrier(world)
 
     # the student, from the last checkpoint or fresh
     seed_everything(cfg.seed)
-    last = ckpts[-1] if ckpts else None
-    if last is not None and cfg.lora: model, tok = _load_lora(last, trainable=True)
-    elif last is not None: model, tok = load_student(last)
-    else:
+    last, model, st = None, None, None
+    for c in reversed(ckpts):   # the newest checkpoint that loads whole; a damaged one (a truncated file) is skipped, saying so
+        try:
+            st = torch.load(c/'trainer_state.pt', weights_only=False, map_location=device)
+            model, tok = _load_lora(c, trainable=True) if cfg.lora else load_student(c)
+            last = c; break
+        except Exception as e:
+            if main: print(f"{c} is damaged ({type(e).__name__}: {str(e)[:120]}); resuming from the checkpoint before it instead")
+    if ckpts and last is None:
+        if main: print(f"no intact checkpoint in {out/'checkpoints'}; training again from the start")
+        if main: (out/'metrics.jsonl').unlink(missing_ok=True)
+    if last is None:
         model, tok = _init_student(cfg, samples, out, world, rank)
         if cfg.lora: model = _apply_lora(model, cfg)
     model.to(device).train()
@@ -446,12 +473,12 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     scaler = torch.amp.GradScaler('cuda') if precision == 'fp16' else None
     start_epoch, step = 0, 0
     if last is not None:
-        st = torch.load(last/'trainer_state.pt', weights_only=False, map_location=device)
         opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
         if scaler is not None and st.get('scaler'): scaler.load_state_dict(st['scaler'])
         start_epoch, step = st['epoch'], st['step']
         rng = last/f'rng-rank{rank}.pt'
         if rng.exists(): _set_rng_state(torch.load(rng, weights_only=False))
+        if main: _resume_metrics(out, st, eval_fn, model, tok)
         if main and cfg.progress: print(f"resuming from {last} (epoch {start_epoch} of {cfg.epochs})")
 
     loss_model = CompletionLoss(model)
@@ -497,9 +524,9 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         rec = {'epoch': epoch + 1, 'step': step, 'loss': stats[0].item() / max(1, ep_tok), 'lr': sched.get_last_lr()[0],
                'tokens': int(stats[1]), 'seconds': round(secs, 3), 'tokens_per_s': round(stats[1].item() / secs, 1)}
         last_epoch = epoch + 1 == cfg.epochs
-        if cfg.save_every_epoch or last_epoch:
+        if cfg.save_every_epoch or last_epoch:   # the epoch's training metrics travel with its checkpoint (see _resume_metrics)
             state = {'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(), 'epoch': epoch + 1, 'step': step,
-                     'scaler': scaler.state_dict() if scaler else None}
+                     'scaler': scaler.state_dict() if scaler else None, 'metrics': dict(rec)}
             _save_checkpoint(out/'checkpoints'/f'epoch-{epoch + 1:03d}', model, tok, state, world, rank)
             if main and cfg.keep_checkpoints:
                 for old in _checkpoints(out)[:-cfg.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
@@ -519,6 +546,16 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         write_json(out/'train_done.json', {'epochs': cfg.epochs, 'steps': step, 'processes': world})
     _barrier(world)
     return out
+
+def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
+    """When a run died after a checkpoint but before its metrics row reached metrics.jsonl, write that row on resume: the
+    training metrics saved with the checkpoint, and the evaluation of the checkpoint's own weights done again."""
+    rec = state.get('metrics')
+    have = {r.get('epoch') for r in read_jsonl(out/'metrics.jsonl', skip_bad=True)} if (out/'metrics.jsonl').exists() else set()
+    if not rec or rec['epoch'] in have: return
+    rec = dict(rec)
+    if eval_fn is not None: rec.update(_run_eval(eval_fn, model, tok, rec['epoch']))
+    append_jsonl(out/'metrics.jsonl', [rec])
 
 class _nullctx:
     def __enter__(self): return self

@@ -302,12 +302,17 @@ def load_split(name: str|TaskSpec, split: str = 'default', data_dir: str|Path|No
                         f"split indices of {path} do not apply; use the official AQuA-RAT train.json ({AQUA_TRAIN_URL}).")
     out = {}
     for p in parts:
-        bad = [i for i in idx[p] if not isinstance(i, int) or i not in by_index]
+        bad = [i for i in idx[p] if not isinstance(i, int) or isinstance(i, bool) or i not in by_index]
         if bad:
-            raise FcotError(f"{path}: {len(bad)} {p} index(es) (e.g. {bad[0]}) are not records of task {spec.name} "
+            raise FcotError(f"{path}: {len(bad)} {p} index(es) (e.g. {bad[0]!r}) are not records of task {spec.name} "
                             f"({len(recs)} records, indices {recs[0]['index'] if recs else '-'}..{recs[-1]['index'] if recs else '-'}); "
                             f"the split file or the task's data files are damaged or from another version: fetch them again.")
+        dup = sorted({i for i in idx[p] if idx[p].count(i) > 1}) if len(set(idx[p])) < len(idx[p]) else []
+        if dup: raise FcotError(f"{path}: {len(dup)} {p} index(es) appear more than once (e.g. {dup[0]}); the split file is damaged: fetch it again.")
         out[p] = [by_index[i] for i in idx[p]]
+    both = set(idx['train']) & set(idx['test']) if {'train', 'test'} <= set(parts) else set()
+    if both: raise FcotError(f"{path}: {len(both)} index(es) are in both train and test (e.g. {min(both)}); a student would be "
+                             f"tested on questions it trained on. The split file is damaged: fetch it again.")
     return out
 
 # %% ../nbs/01_tasks.ipynb #26a2b432

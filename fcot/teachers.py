@@ -103,6 +103,11 @@ class Teacher:
         "The teacher's name in completion records: the model, else the backend."
         return self.model or self.backend
 
+    @property
+    def cache_id(self) -> str:
+        "What identifies the model behind the name in cache keys (endpoint backends add where they send requests)."
+        return self.model
+
     def complete(self, requests: Sequence[CompletionRequest], on_result: Callable|None = None,
                  stats: RunStats|None = None) -> list[Completion|None]:
         "Complete each request; call `on_result(i, completion)` as each finishes; `None` where it gave up."
@@ -218,7 +223,7 @@ def run_requests(teacher: Teacher, requests: Sequence[CompletionRequest], cache=
         with CompletionCache(cache) as c: return run_requests(teacher, requests, c, stats, progress, desc)
     stats = stats if stats is not None else RunStats()
     t0 = time.time()
-    keys = [cache_key(teacher.backend, teacher.model, r) for r in requests]
+    keys = [cache_key(teacher.backend, teacher.cache_id, r) for r in requests]
     hits = cache.get_many(keys) if cache is not None else {}
     results: list[Completion|None] = [None]*len(requests)
     todo: dict[str, list[int]] = {}
@@ -267,6 +272,8 @@ class CotConfig(Config):
     method: str = 'zero_shot_cot'       # or 'zero_shot' (direct answer, no rationale)
     zero_shot_template: str = "Q: {question}\nA: The answer is"
     allow_failures: bool = False        # keep going when some requests fail (their records are left out)
+
+    RANGES = {'n_samples': '>= 1', 'temperature': '>= 0', 'top_p': '> 0, <= 1', 'max_tokens': '>= 1', 'answer_max_tokens': '>= 1'}
 
     def trigger(self, task: str) -> str: return self.answer_triggers.get(task, self.answer_trigger)
 
@@ -353,7 +360,7 @@ def estimate_run(teacher: Teacher, records: Sequence[dict], config: CotConfig|No
     cfg = (config or CotConfig()).check()
     cache = as_cache(cache)
     reqs = _stage1_requests(records, cfg)
-    keys = [cache_key(teacher.backend, teacher.model, r) for r in reqs]
+    keys = [cache_key(teacher.backend, teacher.cache_id, r) for r in reqs]
     uniq = dict(zip(keys, reqs))
     cached = set(cache.get_many(uniq)) if cache is not None else set()
     todo = [r for k, r in uniq.items() if k not in cached]
@@ -572,6 +579,13 @@ class OpenAITeacher(Teacher):
     def describe(self) -> dict:
         return {**super().describe(), 'base_url': self.base_url, 'chat': self.chat, 'api_key_env': self.api_key_env}
 
+    @property
+    def cache_id(self) -> str:
+        "The endpoint and the model: two servers serving one model name (vLLM and Ollama, two quantisations) never share completions."
+        import urllib.parse
+        u = urllib.parse.urlsplit(self.base_url)
+        return f"{u.scheme}://{u.hostname}:{u.port or ''}{u.path.rstrip('/')} {self.model}"   # credentials in the URL left out
+
     def body(self, r: CompletionRequest) -> dict:
         "The JSON body of one request."
         b = {'model': self.model, 'max_tokens': r.max_tokens, 'temperature': r.temperature, 'top_p': r.top_p, 'n': 1}
@@ -671,6 +685,9 @@ class BatchTeacher(Teacher):
 
     def describe(self) -> dict: return {**self.teacher.describe(), 'batch_dir': str(self.batch_dir), 'price_per_1m_tokens': list(self.price)}
 
+    @property
+    def cache_id(self) -> str: return self.teacher.cache_id    # answers ingested later land where online calls would
+
     def complete(self, requests, on_result=None, stats=None):
         path = write_batch_requests(self.teacher, requests, self.batch_dir)
         raise BatchPending(f"wrote {len(requests)} requests to {path}. Submit it to the OpenAI Batch API (upload with "
@@ -681,7 +698,7 @@ def write_batch_requests(teacher: OpenAITeacher, requests: Sequence[CompletionRe
     "Write the Batch API request file for `requests` (deduplicated by cache key), named by its content."
     lines = {}
     for r in requests:
-        k = cache_key(teacher.backend, teacher.model, r)
+        k = cache_key(teacher.backend, teacher.cache_id, r)
         lines[k] = {'custom_id': k, 'method': 'POST', 'url': '/v1' + teacher.endpoint, 'body': teacher.body(r)}
     h = hashlib.sha256(''.join(lines).encode()).hexdigest()[:12]
     return write_jsonl(Path(batch_dir)/f'batch-{teacher.model.replace("/", "_")}-{h}.jsonl', lines.values())
@@ -921,6 +938,9 @@ class TeacherConfig(Config):
     batch_size: int = 8
     seed: int = 0
     tensor_parallel_size: int = 1
+
+    RANGES = {'concurrency': '>= 1', 'timeout': '> 0', 'max_retries': '>= 0', 'max_total_retries': '>= 0', 'backoff_base': '>= 0',
+              'backoff_max': '>= 0', 'retry_after_max': '>= 0', 'batch_size': '>= 1', 'tensor_parallel_size': '>= 1'}
 
 TEACHER_BACKENDS: dict[str, Callable[[TeacherConfig], Teacher]] = {}
 

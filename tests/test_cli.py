@@ -190,3 +190,19 @@ def test_recorded_teacher_on_a_real_task(real_data, tmp_path):
     out = ok('curate', 'multiarith', '--recorded', '--out', tmp_path/'cur')
     report = read_json(tmp_path/'cur'/'curate_report.json')['multiarith']
     assert report['outside_split'] > 0 and report['kept'] == len(read_jsonl(tmp_path/'cur'/'samples.jsonl')) > 0
+
+def test_wrong_values_are_named_not_tracebacks(pipeline, tmp_path):
+    "A value of the wrong type or out of range, from a flag, --set or a config file, is one error naming the field (issue 13)."
+    w, _ = pipeline
+    samples = w/'curated'/'samples.jsonl'
+    assert 'StudentConfig.epochs = -1 is not allowed: it must be >= 1' in error('train', '--samples', samples, '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--epochs', -1)
+    assert 'StudentConfig.batch_size = 0' in error('train', '--samples', samples, '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--batch-size', 0)
+    assert 'StudentConfig.lr' in error('train', '--samples', samples, '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--set', 'student.lr="fast"')
+    assert not (tmp_path/'s').exists()                                     # nothing trained, nothing written
+    assert "CotConfig.n_samples = 'two'" in error('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--set', 'cot.n_samples="two"', '--out', tmp_path/'r.jsonl')
+    assert 'CotConfig.max_tokens = -5' in error('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--set', 'cot.max_tokens=-5', '--out', tmp_path/'r.jsonl')
+    bad = tmp_path/'preset.json'
+    from fcot.reproduce import smoke_config
+    bad.write_text(json.dumps(smoke_config().to_dict() | {'epochs': 'many'}))
+    assert "PresetConfig.epochs = 'many' (str)" in error('reproduce', '--preset', bad, '--out-dir', tmp_path/'o')
+    assert 'workers must be an integer >= 1' in error('reproduce', '--preset', 'smoke', '--out-dir', tmp_path/'o', '--workers', 0)

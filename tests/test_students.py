@@ -1,6 +1,6 @@
 """Student fine-tuning (fcot.students): overfitting tiny students, saving and loading, the completion-only loss,
 exact resume, 2-process DDP on CPU (gloo) and LoRA. Offline: every model is built from a config."""
-import json
+import json, shutil
 from pathlib import Path
 
 import pytest
@@ -157,3 +157,47 @@ def test_clear_errors(tmp_path):
         train_student(StudentConfig(output_dir=str(tmp_path/'y')), [{'prompt': 'q', 'answer': '1'}])
     with pytest.raises(FcotError, match=r"unknown StudentConfig option\(s\) \['learning_rate'\]"):
         StudentConfig.from_dict({'learning_rate': 1e-3})
+
+def test_metrics_row_survives_a_death_after_the_checkpoint(tmp_path):
+    "Killed between saving an epoch's checkpoint and writing its metrics row, a resumed run still has every epoch's row (issue 13)."
+    base = dict(model='gpt2-tiny', epochs=2, lr=1e-3, batch_size=2, vocab_size=300, progress=False, output_dir=str(tmp_path/'s'))
+    def crash_at_1(model, tok, epoch):
+        if epoch == 1: raise Crash()
+        return {'dev_accuracy': 0.25}
+    with pytest.raises(Crash): train_student(StudentConfig(**base), SAMPLES, eval_fn=crash_at_1)
+    assert not (tmp_path/'s'/'metrics.jsonl').exists() and (tmp_path/'s'/'checkpoints'/'epoch-001').exists()
+    out = train_student(StudentConfig(**base), SAMPLES, eval_fn=lambda m, t, e: {'dev_accuracy': 0.5})
+    rows = read_jsonl(out/'metrics.jsonl')
+    assert [r['epoch'] for r in rows] == [1, 2] and rows[0]['dev_accuracy'] == 0.5 and rows[0]['loss'] > 0
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
+    "A truncated trainer_state.pt or model file in the newest checkpoint: resume from the intact one before it, and say so (issue 13)."
+    base = dict(model='gpt2-tiny', epochs=3, lr=1e-3, batch_size=2, vocab_size=300, warmup_steps=2, progress=False, keep_checkpoints=0)
+    full = train_student(StudentConfig(output_dir=str(tmp_path/'full'), **base), SAMPLES)
+    def crash_at_3(model, tok, epoch):
+        if epoch == 3: raise Crash()
+    for name in ('trainer_state.pt', 'model.safetensors'):
+        cfg = StudentConfig(output_dir=str(tmp_path/name), **base)
+        with pytest.raises(Crash): train_student(cfg, SAMPLES, eval_fn=lambda m, t, e: crash_at_3(m, t, e) or {})
+        shutil.rmtree(tmp_path/name/'checkpoints'/'epoch-003')            # as if it died during epoch 3...
+        f = tmp_path/name/'checkpoints'/'epoch-002'/name                    # ...with epoch 2's checkpoint cut short
+        f.write_bytes(f.read_bytes()[:200])
+        capsys.readouterr()
+        cut = train_student(cfg.replace(progress=True), SAMPLES)
+        assert 'epoch-002 is damaged' in capsys.readouterr().out
+        a, b = weights(load_student(full)[0]), weights(load_student(cut)[0])
+        assert all(torch.equal(a[k], b[k]) for k in a), name               # resumed from epoch 1: the same student
+
+def test_resume_refuses_other_samples_and_rebuilds_a_stale_init(tmp_path):
+    "A checkpoint trained on other samples (another template) is never continued; a failed run's init/ is not reused (issue 13)."
+    base = dict(model='gpt2-tiny', epochs=2, lr=1e-3, batch_size=2, vocab_size=300, progress=False, output_dir=str(tmp_path/'s'))
+    def crash(model, tok, epoch): raise Crash()
+    with pytest.raises(Crash): train_student(StudentConfig(**base), SAMPLES, eval_fn=crash)
+    vanilla = [{**s, 'completion': ' ' + s['completion'].split('-->')[-1].strip()} for s in SAMPLES]
+    with pytest.raises(FcotError, match='trained on other samples'): train_student(StudentConfig(**base), vanilla)
+    # a run that failed after building its student (init/) but before any checkpoint, then another architecture
+    odd = StudentConfig(**{**base, 'output_dir': str(tmp_path/'t'), 'scratch_config': {'n_layer': 1}})
+    with pytest.raises(Crash): train_student(odd.replace(save_every_epoch=False), SAMPLES, eval_fn=crash)
+    assert (tmp_path/'t'/'init').exists() and not (tmp_path/'t'/'checkpoints').exists()
+    out = train_student(odd.replace(scratch_config=None), SAMPLES)
+    assert load_student(out)[0].config.n_layer == 2          # gpt2-tiny's own depth, as student_config.json says

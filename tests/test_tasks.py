@@ -267,3 +267,24 @@ def test_download_missing_upstream_and_bad_args(server, tmp_path):
         download_data(tmp_path/'data', sources=base, files=['gsm8k/test.jsonl'], progress=False)
     with pytest.raises(FcotError, match='not in the data manifest'): download_data(tmp_path/'data', files=['x.json'], progress=False)
     with pytest.raises(FcotError, match='unknown data source'): download_data(tmp_path/'data', sources={'hf': 'http://x'}, progress=False)
+
+def _data_with_split(tmp_path, real_data, task, split: dict):
+    "A data folder holding the real data and a split file of our own for `task`."
+    root = tmp_path/'data'
+    (root/'reasoning_teacher'/'split').mkdir(parents=True)
+    (root/'zero_shot_cot').symlink_to(real_data/'zero_shot_cot')
+    (root/'reasoning_teacher'/'split'/f'{task}__default.json').write_text(json.dumps(split))
+    return root
+
+def test_split_order_is_the_files_even_when_unsorted(real_data, tmp_path):
+    "Every shipped split file is sorted, so only an unsorted one shows that the order comes from the file (issue 12)."
+    order = {'train': [7, 3, 11, 0, 5], 'test': [42, 9, 1]}
+    s = load_split('coin_flip', data_dir=_data_with_split(tmp_path, real_data, 'coin_flip', order))
+    assert [r['index'] for r in s['train']] == order['train'] and [r['index'] for r in s['test']] == order['test']
+
+@pytest.mark.parametrize('split, message', [({'train': [1, 2, 2], 'test': [3]}, 'appear more than once'),
+                                            ({'train': [1, True], 'test': [3]}, 'True'),
+                                            ({'train': [1, 2, 3], 'test': [3, 4]}, 'in both train and test')])
+def test_damaged_split_files_are_refused(real_data, tmp_path, split, message):
+    with pytest.raises(FcotError, match=message):
+        load_split('coin_flip', data_dir=_data_with_split(tmp_path, real_data, 'coin_flip', split))

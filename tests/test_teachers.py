@@ -234,10 +234,13 @@ def test_batch_api_roundtrip(tmp_path):
         assert got['ingested'] == 6 and got['failed'] == 1
     run = sample_zero_shot_cot(bt, qs, TASK, n_samples=2, cache=cache, progress=False)
     assert run.stats.calls == 0 and len(run) == 6 and all(r['correct'] for r in run.records)
-    with StubServer() as srv:   # the online teacher shares the cache namespace: nothing left to call
-        again = sample_zero_shot_cot(OpenAITeacher('gpt-3.5-turbo-instruct', base_url=srv.url), qs, TASK, n_samples=2,
-                                     cache=cache, progress=False)
-        assert sum(srv.attempts.values()) == 0 and again.records == run.records
+    # the online teacher of the same endpoint shares the cache: nothing left to call (its address is unreachable: a call would fail)
+    again = sample_zero_shot_cot(OpenAITeacher('gpt-3.5-turbo-instruct', base_url='http://127.0.0.1:9/v1'), qs, TASK, n_samples=2,
+                                 cache=cache, progress=False)
+    assert again.stats.calls == 0 and again.records == run.records
+    with StubServer() as srv:   # another server with the same model name does not get the first one's completions (issue 13)
+        sample_zero_shot_cot(OpenAITeacher('gpt-3.5-turbo-instruct', base_url=srv.url), qs, TASK, n_samples=2, cache=cache, progress=False)
+        assert sum(srv.attempts.values()) > 0
 
 # ---------------------------------------------------------------- recorded, vLLM, the hook
 def test_recorded_official_format(tmp_path):
@@ -339,3 +342,21 @@ def test_transformers_backend(tiny_lm, tmp_path):
                                cache=tmp_path/'c.sqlite', progress=False)
     assert len(run) == 4 and all(r['teacher'] == str(tiny_lm) and r['usage']['completion_tokens'] > 0 for r in run.records)
     assert run.stats.calls <= 8 and run.stats.failures == 0
+
+def test_cache_keys_tell_endpoints_apart():
+    "Two servers serving one model name must not share cached completions (issue 13): the key includes the endpoint."
+    from fcot.teachers import OpenAITeacher, CompletionRequest, cache_key, BatchTeacher
+    r = CompletionRequest('Q: 1+1?\nA:', 16, 0.0, 1.0, None, 0, None, {})
+    a, b = OpenAITeacher('m', base_url='http://127.0.0.1:8001/v1'), OpenAITeacher('m', base_url='http://127.0.0.1:8002/v1')
+    a2 = OpenAITeacher('m', base_url='http://user:SECRET@127.0.0.1:8001/v1/')
+    assert cache_key(a.backend, a.cache_id, r) != cache_key(b.backend, b.cache_id, r)
+    assert a.cache_id == a2.cache_id and 'SECRET' not in a2.cache_id          # credentials are not part of what is cached
+    assert BatchTeacher(a, '/tmp').cache_id == a.cache_id
+
+def test_samples_of_a_question_stay_apart_without_seeds():
+    "With seed=None the D requests of a question differ only by sample_index: they must not collapse into one cached completion."
+    from fcot.teachers import _stage1_requests, cache_key, CotConfig
+    recs = [{'id': 'q1', 'task': 'coin_flip', 'question': 'A coin is heads up. Is it still heads up?', 'answer': 'yes'}]
+    reqs = _stage1_requests(recs, CotConfig(n_samples=4, seed=None).check())
+    assert len(reqs) == 4 and all(r.seed is None for r in reqs)
+    assert len({cache_key('openai', 'm', r) for r in reqs}) == 4
