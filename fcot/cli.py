@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, copy, dataclasses, json, os, sys
 from pathlib import Path
-from .core import FcotError, project_root, read_json, read_jsonl, write_json
+from .core import FcotError, project_root, read_json, read_jsonl, write_json, redact
 
 # %% auto #0
 __all__ = ['SYNTH_SPLIT_DEFAULT', 'reproduce', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
@@ -20,7 +20,9 @@ def _data_download(a):
 
 def _data_where(a):
     from fcot.core import data_dir
-    print(data_dir(must_exist=False))
+    d = data_dir(must_exist=False)
+    print(d)
+    data_dir(d)   # a folder that is not there: the error says how to get it (exit status 2)
 
 def _student_fetch(a):
     from fcot.pretrained import fetch_pretrained
@@ -155,7 +157,7 @@ class RunConfig:
         return self
 
     def to_dict(self) -> dict: return {'command': self.command, **copy.deepcopy(self.values)}
-    def save(self, path: str|Path) -> Path: return write_json(path, self.to_dict())
+    def save(self, path: str|Path) -> Path: return write_json(path, json.loads(redact(json.dumps(self.to_dict()))))   # no credentials
 
     @classmethod
     def load(cls, path: str|Path) -> 'RunConfig':
@@ -209,12 +211,13 @@ def make_cli_teacher(rc: RunConfig):
         from fcot.synthetic import OfflineTeacher
         try: return OfflineTeacher(**{'seed': tc.seed, **rc['offline']})
         except TypeError as e: raise FcotError(f"bad offline teacher option ({e}); see fcot.synthetic.OfflineTeacher") from None
-    if tc.backend == 'recorded' and tc.model in ('', None, 'kojima'):
+    if tc.backend == 'recorded' and tc.model in ('', None, 'kojima', 'text-davinci-002'):   # the recorded teacher is text-davinci-002
         from fcot.recorded import load_recorded
         kw = {'data_dir': rc['data_dir']} if rc['data_dir'] else {}
         return RecordedTeacher(load_recorded(rc['task'], rc.section('cot').method, **kw), model='text-davinci-002')
     if tc.backend == 'recorded' and not Path(tc.model).expanduser().exists():
-        raise FcotError(f"recorded completion file not found: {tc.model}")
+        raise FcotError(f"recorded completion file not found: {tc.model}. Leave --model out (or give text-davinci-002) to replay "
+                        f"Kojima et al.'s recorded text-davinci-002 outputs, or give the path of a recorded completion file.")
     if not tc.model and tc.backend != 'recorded':
         raise FcotError(f"backend {tc.backend!r} needs --model (a model name{' or local folder' if tc.backend in ('transformers', 'vllm') else ''})")
     return make_teacher(tc)

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 # %% auto #0
 __all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
            'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'Config', 'seed_everything',
-           'sha256_file']
+           'sha256_file', 'redact']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -82,10 +82,15 @@ def read_jsonl(path: str|Path, skip_bad: bool = False, bad: list|None = None) ->
     "All records of a JSONL file (see `iter_jsonl`)."
     return list(iter_jsonl(path, skip_bad, bad))
 
+def _umask() -> int:
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 def _atomic_write(path: Path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name, suffix='.tmp')
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files: give the mode a plain open() would
         with os.fdopen(fd, 'w', encoding='utf-8') as f: write(f)
         os.replace(tmp, path)
     except BaseException:
@@ -202,3 +207,18 @@ def sha256_file(path: str|Path, chunk: int = 1 << 20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #7d2f5628
+_SECRET_PATTERNS = [(r'(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+(:[^/\s@]*)?@', r'\1***@'),    # user:password@ in URLs
+                    (r'(?i)("?(?:authorization|api[-_]?key|x-api-key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,}]+', r'\1***'),
+                    (r'(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+', r'\1***'),
+                    (r'\bsk-[A-Za-z0-9_-]{8,}', 'sk-***')]
+
+def redact(text: str) -> str:
+    "`text` with credentials, authorization headers, API keys and the values of secret-looking environment variables masked."
+    import re
+    text = str(text)
+    for pat, rep in _SECRET_PATTERNS: text = re.sub(pat, rep, text)
+    for k, v in os.environ.items():
+        if v and len(v) >= 8 and re.search(r'(?i)key|token|secret|password', k): text = text.replace(v, '***')
+    return text

@@ -169,7 +169,11 @@ def curate(records: Iterable[dict], config: CurateConfig|None = None,
     cfg = config or CurateConfig()
     ids = set(ids) if ids is not None else None
     report, samples, seen = CurationReport(), [], set()
-    for r in records:
+    for n, r in enumerate(records, 1):
+        if not isinstance(r, dict) or not isinstance(r.get('task'), str) or not isinstance(r.get('id'), str):
+            raise FcotError(f"teacher record {n} is not a completion record (a JSON object with 'task', 'id', 'reasoning_completion', "
+                            f"...; got {type(r).__name__}{': ' + str(sorted(r))[:120] if isinstance(r, dict) else ''}): "
+                            f"pass the records file written by `fcot sample`.")
         c = report.for_task(r['task']); c.records += 1
         rationale = clean_rationale(r.get('reasoning_completion'))
         if ids is not None and r['id'] not in ids: c.outside_split += 1; continue

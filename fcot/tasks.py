@@ -135,7 +135,14 @@ def read_aqua(path) -> list[tuple]:
 
 def read_gsm8k(path) -> list[tuple]:
     "GSM8K (JSON lines): question, gold number after '#### '."
-    return [(_need(r, 'question', path).strip(), _num(_need(r, 'answer', path).split('#### ')[-1]), None) for r in iter_jsonl(path)]
+    out = []
+    for i, r in enumerate(iter_jsonl(path), 1):
+        a = _need(r, 'answer', path)
+        if '#### ' not in a:   # else the whole worked solution would become the gold answer
+            raise FcotError(f"{path}, record {i}: the answer has no '#### <number>' line with the final answer; the file is damaged "
+                            f"or not GSM8K's format: fetch it again.")
+        out.append((_need(r, 'question', path).strip(), _num(a.split('#### ')[-1]), None))
+    return out
 
 def read_commonsense_qa(path) -> list[tuple]:
     "CommonsenseQA (JSON lines): stem plus 'Answer Choices: (A) text ...', gold `answerKey`."

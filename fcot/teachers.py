@@ -8,7 +8,7 @@ import asyncio, dataclasses, email.utils, hashlib, json, os, random, sqlite3, sy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
-from .core import Config, FcotError, read_json, read_jsonl, write_json, write_jsonl
+from .core import Config, FcotError, read_json, read_jsonl, write_json, write_jsonl, redact
 
 # %% auto #0
 __all__ = ['REASONING_TEMPLATE', 'ANSWER_TRIGGER', 'PRICES', 'TEACHER_BACKENDS', 'reasoning_prompt', 'answer_prompt',
@@ -82,7 +82,7 @@ class RunStats:
 
     def error(self, msg: str, keep: int = 20) -> None:
         "Remember an error message (the first `keep` of them)."
-        if len(self.errors) < keep: self.errors.append(msg)
+        if len(self.errors) < keep: self.errors.append(redact(msg))   # a server's error body may echo the key
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
@@ -432,6 +432,8 @@ def sample_zero_shot_cot(teacher: Teacher, records: Sequence[dict], task, config
         where = f" Finished completions are saved in {cache.path}; run again to retry only the missing ones." if cache is not None else ''
         raise FcotError(f"{expected - len(out_records)} of {expected} {tname} completions failed "
                         f"({stats.summary()}; first errors: {stats.errors[:3]}).{where}")
+    if expected and not out_records:   # allow_failures keeps going past some failures, never to an empty result
+        raise FcotError(f"all {expected} {tname} completions failed ({stats.summary()}; first errors: {stats.errors[:3]}); nothing to save")
     run = TeacherRun(out_records, stats, cfg, teacher.describe())
     if progress: print(f"{tname}: {len(out_records)} records from {teacher.name}; {stats.summary()}")
     if out is not None:
@@ -577,7 +579,7 @@ class OpenAITeacher(Teacher):
     def endpoint(self) -> str: return '/chat/completions' if self.chat else '/completions'
 
     def describe(self) -> dict:
-        return {**super().describe(), 'base_url': self.base_url, 'chat': self.chat, 'api_key_env': self.api_key_env}
+        return {**super().describe(), 'base_url': redact(self.base_url), 'chat': self.chat, 'api_key_env': self.api_key_env}
 
     @property
     def cache_id(self) -> str:
