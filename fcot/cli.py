@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, copy, dataclasses, json, os, sys
 from pathlib import Path
-from .core import FcotError, project_root, read_json, read_jsonl, write_json, redact
+from .core import FcotError, project_root, read_json, read_jsonl, write_json, redact, check_writable
 
 # %% auto #0
 __all__ = ['SYNTH_SPLIT_DEFAULT', 'reproduce', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
@@ -218,7 +218,7 @@ def make_cli_teacher(rc: RunConfig):
     if tc.backend == 'recorded' and not Path(tc.model).expanduser().exists():
         raise FcotError(f"recorded completion file not found: {tc.model}. Leave --model out (or give text-davinci-002) to replay "
                         f"Kojima et al.'s recorded text-davinci-002 outputs, or give the path of a recorded completion file.")
-    if not tc.model and tc.backend != 'recorded':
+    if not tc.model and tc.backend not in ('recorded', 'toy'):
         raise FcotError(f"backend {tc.backend!r} needs --model (a model name{' or local folder' if tc.backend in ('transformers', 'vllm') else ''})")
     return make_teacher(tc)
 
@@ -241,6 +241,7 @@ def run_sample(config: RunConfig|dict, dry_run: bool = False, progress: bool = T
     rc.values['task'] = spec.name
     teacher, cot = make_cli_teacher(rc), rc.section('cot')
     out = None if dry_run else sample_out_path(rc)
+    if out is not None: check_writable(out)   # before the first (paid) call, not after the last
     res = sample_zero_shot_cot(teacher, records, spec, cot, cache=_cache_arg(rc['cache']), out=out,
                                progress=progress, dry_run=dry_run)
     if dry_run: return res
@@ -544,6 +545,11 @@ def main(argv: list[str]|None = None) -> int:
     try: args.func(args)
     except FcotError as e:
         print(f'fcot: error: {e}', file=sys.stderr)
+        return 2
+    except OSError as e:   # a read-only folder, a full disk: the file and the reason, not a traceback
+        where = f" ({e.filename})" if getattr(e, 'filename', None) else ''
+        print(f'fcot: error: {e.strerror or e}{where}: the output could not be written; free space or choose another output folder '
+              f'(finished work is kept: teacher completions in the cache, training in its last checkpoint)', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('fcot: interrupted', file=sys.stderr)

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #236381ea
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, tempfile
+import dataclasses, hashlib, itertools, json, os, random, tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
-           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'Config', 'seed_everything',
-           'sha256_file', 'redact']
+           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable', 'Config',
+           'seed_everything', 'sha256_file', 'redact']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -60,6 +60,8 @@ def read_json(path: str|Path) -> Any:
     path = Path(path)
     try: text = path.read_text(encoding='utf-8')
     except FileNotFoundError: raise FcotError(f"file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise FcotError(f"{path} is not UTF-8 text (byte {e.start}): the file is damaged or not the expected one: fetch it again.") from None
     try: return json.loads(text)
     except json.JSONDecodeError as e:
         raise FcotError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
@@ -69,8 +71,13 @@ def iter_jsonl(path: str|Path, skip_bad: bool = False, bad: list|None = None) ->
     "Yield the records of a JSONL file. A damaged line raises an `FcotError` naming file and line, or with `skip_bad` is appended to `bad` and skipped."
     path = Path(path)
     if not path.exists(): raise FcotError(f"file not found: {path}")
-    with open(path, encoding='utf-8') as f:
-        for i, line in enumerate(f, 1):
+    with open(path, encoding='utf-8', errors='strict') as f:
+        lines = iter(f)
+        for i in itertools.count(1):
+            try: line = next(lines)
+            except StopIteration: return
+            except UnicodeDecodeError:
+                raise FcotError(f"{path}, line {i}: not UTF-8 text: the file is damaged or not the expected one: fetch it again.") from None
             if not line.strip(): continue
             try: yield json.loads(line)
             except json.JSONDecodeError as e:
@@ -115,6 +122,18 @@ def append_jsonl(path: str|Path, records: Iterable[dict]) -> None:
     with open(path, 'a', encoding='utf-8') as f:
         for r in records: f.write(json.dumps(r, ensure_ascii=False) + '\n')
         f.flush(); os.fsync(f.fileno())
+
+# %% ../nbs/00_core.ipynb #dfaf5a02
+def check_writable(*paths: str|Path) -> None:
+    "Raise one clear `FcotError` if a file cannot be written at each of `paths` (its folder made if needed), before work that costs."
+    for p in paths:
+        d = Path(p).expanduser().parent
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=d).close()
+        except OSError as e:
+            raise FcotError(f"cannot write {p}: {e.strerror or e} ({d}); choose another output path or fix the folder's permissions. "
+                            f"Nothing was started.") from None
 
 # %% ../nbs/00_core.ipynb #8c59304b
 def _hints(cls) -> dict:

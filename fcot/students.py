@@ -96,6 +96,15 @@ def _scratch_model(preset: str, tokenizer, overrides: dict|None = None, n_positi
     cfg = T5Config(vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.pad_token_id, **ids, **kw)
     return T5ForConditionalGeneration(cfg)
 
+_HUB = {}
+
+def _hub_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
+    "Can this machine open a connection to the hub? Asked once per process: offline, hub names then fail in seconds, not after retries."
+    if host not in _HUB:
+        try: socket.create_connection((os.environ.get('HF_ENDPOINT', '').split('//')[-1].split('/')[0] or host, 443), timeout).close(); _HUB[host] = True
+        except OSError: _HUB[host] = False
+    return _HUB[host]
+
 def _looks_like_path(name: str) -> bool:
     "Hub ids are `name` or `org/name`; anything else that is not an existing folder was meant as a path."
     return name.startswith(('/', './', '../', '~', '.')) or name.count('/') > 1 or '\\' in name
@@ -117,7 +126,7 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
                         f"build_student({name!r}, texts=...) or train it with `fcot train` first.")
     if name in PRETRAINED: name = str(fetch_pretrained(name))   # offline pretrained students (fcot.pretrained)
     p = Path(name).expanduser()
-    if local_files_only is None: local_files_only = bool(os.environ.get('HF_HUB_OFFLINE'))
+    if local_files_only is None: local_files_only = bool(os.environ.get('HF_HUB_OFFLINE')) or not _hub_reachable()
     if p.exists():
         if (p/'adapter_config.json').exists(): return _load_lora(p, dtype, trainable)
         if not (p/'config.json').exists():
@@ -131,7 +140,11 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
         cls = AutoModelForSeq2SeqLM if getattr(cfg, 'is_encoder_decoder', False) else AutoModelForCausalLM
         with _quiet(): model = cls.from_pretrained(name, local_files_only=local_files_only, **({'dtype': dtype} if dtype else {}))
         tok = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
-    except (OSError, ValueError) as e:
+    except Exception as e:
+        if type(e).__name__ == 'SafetensorError' or (p.exists() and not isinstance(e, (OSError, ValueError))):
+            raise FcotError(f"the saved student in {p} is damaged ({type(e).__name__}: {str(e)[:150]}), e.g. a truncated "
+                            f"model.safetensors: train it again, or resume its training from a checkpoint") from None
+        if not isinstance(e, (OSError, ValueError)): raise
         raise FcotError(f"could not load student model {name!r}: it is not a local folder, not a preset "
                         f"({', '.join(PRESETS)}) and could not be loaded from the Hugging Face hub "
                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Check the name, or pass a folder saved with save_pretrained.") from None

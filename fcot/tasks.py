@@ -105,11 +105,15 @@ def _num(s) -> str:
 def _choices_text(letters: str, texts: list[str]) -> str:
     return 'Answer Choices:' + ''.join(f' ({l}) {t}' for l, t in zip(letters, texts))
 
-def _need(obj, key, path, what='record'):
-    try: return obj[key]
-    except (KeyError, TypeError, IndexError):
-        raise FcotError(f"{path}: a {what} lacks the field {key!r}; the file is not in the expected format "
+def _need(obj, key, path, what='record', kind=None):
+    "Field `key` of `obj`, of type `kind` (a non-empty list, a string, ...) when given; else one error naming the file and the field."
+    try: v = obj[key]
+    except (KeyError, TypeError, IndexError): v = None
+    if v is None or (kind is not None and not (isinstance(v, kind) and (v or kind is not list))):
+        got = 'lacks the field' if v is None else f"has {v!r} as the field"
+        raise FcotError(f"{path}: a {what} {got} {key!r}; the file is not in the expected format "
                         f"(damaged, or a different file): fetch it again with `fcot data download --force`.") from None
+    return v
 
 def _examples(path: Path) -> list:
     "The `examples` list of a BIG-bench style JSON file."
@@ -156,7 +160,7 @@ def read_commonsense_qa(path) -> list[tuple]:
 
 def read_mawps(path) -> list[tuple]:
     "SingleEq, AddSub, MultiArith (JSON list): `sQuestion`, gold `lSolutions[0]`."
-    return [(_need(r, 'sQuestion', path).strip(), _num(_need(r, 'lSolutions', path)[0]), None) for r in _json_list(path)]
+    return [(_need(r, 'sQuestion', path, kind=str).strip(), _num(_need(r, 'lSolutions', path, kind=list)[0]), None) for r in _json_list(path)]
 
 def read_svamp(path) -> list[tuple]:
     "SVAMP (JSON list): `Body` + ' ' + `Question`, gold `Answer`."

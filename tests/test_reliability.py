@@ -51,3 +51,59 @@ def test_credentials_in_the_url_are_not_written(tmp_path, monkeypatch):
     assert rc == 0, err
     written = ''.join(p.read_text() for p in tmp_path.iterdir() if p.is_file())
     assert 'hunter2secret' not in written and 'sk-test-0123456789abcdef' not in written and '***@' in written
+
+def test_unwritable_output_is_found_before_any_call(tmp_path):
+    "With an output path that cannot be written, no (paid) teacher call is made (it used to make them all, then fail)."
+    from openai_stub import StubServer
+    (tmp_path/'afile').write_text('')
+    with StubServer() as srv:
+        err = error('sample', TASK, '--backend', 'openai', '--model', 'm', '--base-url', srv.url, '--split', SPLIT,
+                    '--cache', 'none', '--out', tmp_path/'afile'/'r.jsonl')
+        assert sum(srv.attempts.values()) == 0
+    assert 'cannot write' in err and 'Nothing was started' in err
+
+def test_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    import errno, fcot.curate
+    def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(tmp_path/'c'/'samples.jsonl'))
+    monkeypatch.setattr(fcot.curate, 'write_jsonl', full)
+    rc, out, err = run('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--out', tmp_path/'r.jsonl', '-q')
+    assert rc == 0, err
+    rc, out, err = run('curate', TASK, '--records', tmp_path/'r.jsonl', '--split', SPLIT, '--out', tmp_path/'c')
+    assert rc == 2 and err.startswith('fcot: error: No space left on device') and 'samples.jsonl' in err and 'Traceback' not in err
+
+def test_offline_hub_names_do_not_wait_for_retries(monkeypatch):
+    "With no route to the hub, a hub name is looked up in the local cache only (seconds), not retried for half a minute."
+    import fcot.students as S, transformers
+    monkeypatch.setattr(S, '_HUB', {'huggingface.co': False})
+    monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
+    seen = {}
+    def fake(name, **kw): seen.update(kw); raise OSError('not in the local cache')
+    monkeypatch.setattr(transformers.AutoConfig, 'from_pretrained', fake)
+    with pytest.raises(FcotError, match="could not load student model 'gpt2'"): S.load_student('gpt2')
+    assert seen.get('local_files_only') is True
+
+def test_toy_backend_needs_no_model(tmp_path):
+    rc, out, err = run('sample', TASK, '--backend', 'toy', '--split', SPLIT, '--out', tmp_path/'r.jsonl', '-q')
+    assert rc == 0, err
+
+@pytest.mark.parametrize('content, message', [(b'[{"sQuestion": "caf\xe9", "lSolutions": [1]}]', 'not UTF-8'),
+                                              (b'[{"sQuestion": "q?", "lSolutions": []}]', r"has \[\] as the field 'lSolutions'"),
+                                              (b'[{"sQuestion": null, "lSolutions": [1]}]', "lacks the field 'sQuestion'")])
+def test_damaged_dataset_files_are_named(tmp_path, content, message):
+    from fcot.tasks import load_task
+    d = tmp_path/'zero_shot_cot'/'dataset'/'SingleEq'; d.mkdir(parents=True)
+    (d/'questions.json').write_bytes(content)
+    with pytest.raises(FcotError, match=message): load_task('single_eq', tmp_path)
+
+def test_jsonl_that_is_not_utf8(tmp_path):
+    from fcot.core import read_jsonl
+    (tmp_path/'r.jsonl').write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
+    with pytest.raises(FcotError, match='not UTF-8'): read_jsonl(tmp_path/'r.jsonl')
+
+def test_truncated_student_weights_are_named(tmp_path):
+    from fcot.students import build_student
+    m, t = build_student('gpt2-tiny', texts=['a coin is heads up'] * 5, vocab_size=300)
+    m.save_pretrained(tmp_path/'s'); t.save_pretrained(tmp_path/'s')
+    f = tmp_path/'s'/'model.safetensors'; f.write_bytes(f.read_bytes()[:500])
+    err = error('evaluate', '--model', tmp_path/'s', TASK, '--split', SPLIT, '--out', tmp_path/'e')
+    assert 'is damaged' in err and 'truncated model.safetensors' in err
