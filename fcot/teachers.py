@@ -634,10 +634,19 @@ class OpenAITeacher(Teacher):
                                     f"model name {self.model!r}. Server said: {detail}")
                 raise _GiveUp(f'HTTP {code} from {url}: {detail}')
             except _Retry as e:
-                if attempt >= self.max_retries or state['retries'] >= state['max_retries']:
-                    raise _GiveUp(f'gave up after {attempt} retries: {e}')
+                if attempt >= self.max_retries:
+                    raise _GiveUp(f'gave up after {attempt} retries of this request (max_retries {self.max_retries}): {e}')
+                if state['retries'] >= state['max_retries']:
+                    raise _GiveUp(f"gave up after {attempt} retries of this request: the run's retry budget "
+                                  f"(max_total_retries {state['max_retries']}) was spent by {state['retries']} retries of all its requests: {e}")
+                if e.retry_after is not None and e.retry_after > self.retry_after_max:
+                    raise _GiveUp(f"the server asked to wait {e.retry_after:.0f} s before retrying (Retry-After), more than "
+                                  f"retry_after_max = {self.retry_after_max:.0f} s: try again later, or raise retry_after_max: {e}")
                 attempt += 1; state['retries'] += 1; stats.retries += 1
-                await asyncio.sleep(self._delay(attempt - 1, e.retry_after))
+                wait = self._delay(attempt - 1, e.retry_after)
+                if wait >= 10:   # said, not a silent bar
+                    print(f"fcot: waiting {wait:.0f} s before retry {attempt} ({'Retry-After' if e.retry_after else 'backoff'}): {redact(e)}", file=sys.stderr)
+                await asyncio.sleep(wait)
 
     def _require_key(self):
         "Checked at the first real call, so that a dry run needs no key."

@@ -107,3 +107,14 @@ def test_truncated_student_weights_are_named(tmp_path):
     f = tmp_path/'s'/'model.safetensors'; f.write_bytes(f.read_bytes()[:500])
     err = error('evaluate', '--model', tmp_path/'s', TASK, '--split', SPLIT, '--out', tmp_path/'e')
     assert 'is damaged' in err and 'truncated model.safetensors' in err
+
+def test_long_retry_after_fails_clearly_and_budget_is_explained(tmp_path):
+    from openai_stub import StubServer
+    with StubServer(faults=lambda n, a: '429', retry_after='3600') as srv:
+        err = error('sample', TASK, '--backend', 'openai', '--model', 'm', '--base-url', srv.url, '--split', SPLIT,
+                    '--cache', 'none', '--out', tmp_path/'r.jsonl', '-q')
+    assert 'asked to wait 3600 s' in err and 'retry_after_max' in err
+    with StubServer(faults=lambda n, a: '500') as srv:
+        err = error('sample', TASK, '--backend', 'openai', '--model', 'm', '--base-url', srv.url, '--split', SPLIT,
+                    '--set', 'teacher.max_total_retries=3', '--set', 'teacher.backoff_base=0', '--cache', 'none', '--out', tmp_path/'r.jsonl', '-q')
+    assert "retry budget (max_total_retries 3) was spent by 3 retries" in err

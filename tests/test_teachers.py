@@ -84,8 +84,8 @@ def test_retries_are_bounded(tmp_path):
         assert sum(srv.attempts.values()) == 4 + 5 and 'HTTP 500' in stats.errors[0]
         with pytest.raises(FcotError, match=r'4 of 4 toy_sums completions failed.*run again to retry'):
             sample_zero_shot_cot(t, questions(4), TASK, cache=tmp_path/'c.sqlite', progress=False)
-        part = sample_zero_shot_cot(t, questions(2), TASK, allow_failures=True, progress=False)
-        assert part.records == [] and part.stats.failures == 2
+        with pytest.raises(FcotError, match='nothing to save'):   # allow_failures goes past some failures, never to no records at all
+            sample_zero_shot_cot(t, questions(2), TASK, allow_failures=True, progress=False)
 
 def test_connection_refused_gives_up(tmp_path):
     t = OpenAITeacher('m', base_url='http://127.0.0.1:9/v1', timeout=0.5, backoff_base=0.01, max_retries=2)
