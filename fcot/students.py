@@ -305,6 +305,13 @@ class StudentConfig(Config):
     lora_merge: bool = True              # save the final student with adapters merged in
     progress: bool = True
 
+    def __post_init__(self):
+        self.validate()
+        if self.device is not None:
+            try: torch.device(self.device)
+            except (RuntimeError, ValueError):
+                raise FcotError(f"StudentConfig.device = {self.device!r} is not a device: use cpu, cuda, cuda:N or mps (default: the GPU if any)") from None
+
     RANGES = {'epochs': '>= 1', 'lr': '> 0', 'batch_size': '>= 1', 'grad_accum': '>= 1', 'warmup_steps': '>= 0',
               'warmup_ratio': '>= 0, <= 1', 'weight_decay': '>= 0', 'max_grad_norm': '> 0', 'max_length': '>= 2',
               'keep_checkpoints': '>= 0', 'vocab_size': '>= 4', 'lora_r': '>= 1'}

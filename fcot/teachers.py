@@ -437,7 +437,14 @@ def sample_zero_shot_cot(teacher: Teacher, records: Sequence[dict], task, config
     run = TeacherRun(out_records, stats, cfg, teacher.describe())
     if progress: print(f"{tname}: {len(out_records)} records from {teacher.name}; {stats.summary()}")
     if out is not None:
-        run.path = write_jsonl(out, out_records)
+        try: run.path = write_jsonl(out, out_records)
+        except OSError as e:   # the completions were paid for: keep them where they can be written
+            from fcot.core import cache_dir
+            rescue = cache_dir()/'rescued'/f"{tname}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+            try: write_jsonl(rescue, out_records)
+            except OSError: raise FcotError(f"could not write {out} ({e.strerror or e}) nor a rescue copy in {rescue.parent}; "
+                                            f"the completions are lost unless a cache was used") from None
+            raise FcotError(f"could not write {out} ({e.strerror or e}); the {len(out_records)} records are kept in {rescue}") from None
         write_json(Path(out).with_name(Path(out).stem + '.run.json'),
                    {'task': tname, 'n_questions': len(records), 'n_records': len(out_records), 'config': cfg.to_dict(),
                     'teacher': teacher.describe(), 'cache': str(cache.path) if cache is not None else None,

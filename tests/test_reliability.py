@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fcot.core import FcotError, write_json, write_jsonl, read_json
 from fcot.cli import main
-from test_cli import run, error, TASK, SPLIT
+from test_cli import run, error, TASK, SPLIT, pipeline
 
 def test_data_where_fails_for_a_missing_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('FCOT_DATA_DIR', str(tmp_path/'nowhere'))
@@ -118,3 +118,23 @@ def test_long_retry_after_fails_clearly_and_budget_is_explained(tmp_path):
         err = error('sample', TASK, '--backend', 'openai', '--model', 'm', '--base-url', srv.url, '--split', SPLIT,
                     '--set', 'teacher.max_total_retries=3', '--set', 'teacher.backoff_base=0', '--cache', 'none', '--out', tmp_path/'r.jsonl', '-q')
     assert "retry budget (max_total_retries 3) was spent by 3 retries" in err
+
+def test_bad_device_is_named(pipeline, tmp_path):
+    w, _ = pipeline
+    err = error('train', '--samples', w/'curated'/'samples.jsonl', '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--device', 'gpu7')
+    assert "StudentConfig.device = 'gpu7' is not a device" in err
+
+def test_records_that_cannot_be_written_are_rescued(tmp_path, monkeypatch):
+    "Paid-for completions survive a failure to write the records file: they are kept in the user cache, and the error says where."
+    import errno, fcot.teachers as T
+    from fcot.synthetic import OfflineTeacher, make_split
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
+    real = T.write_jsonl
+    def flaky(path, recs):
+        if 'rescued' not in str(path): raise OSError(errno.ENOSPC, 'No space left on device', str(path))
+        return real(path, recs)
+    monkeypatch.setattr(T, 'write_jsonl', flaky)
+    recs = make_split(TASK, 4, 2, seed=0, n_people=2)['train']
+    with pytest.raises(FcotError, match=r'the 4 records are kept in .*rescued'):
+        T.sample_zero_shot_cot(OfflineTeacher(), recs, TASK, out=tmp_path/'r.jsonl', progress=False)
+    assert len(list((tmp_path/'cache'/'fcot'/'rescued').glob('*.jsonl'))) == 1
