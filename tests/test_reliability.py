@@ -138,3 +138,35 @@ def test_records_that_cannot_be_written_are_rescued(tmp_path, monkeypatch):
     with pytest.raises(FcotError, match=r'the 4 records are kept in .*rescued'):
         T.sample_zero_shot_cot(OfflineTeacher(), recs, TASK, out=tmp_path/'r.jsonl', progress=False)
     assert len(list((tmp_path/'cache'/'fcot'/'rescued').glob('*.jsonl'))) == 1
+
+def test_more_wrong_training_and_evaluation_values(pipeline, tmp_path):
+    w, _ = pipeline
+    train = ('train', '--samples', w/'curated'/'samples.jsonl', '--out', tmp_path/'s', '--model', 'gpt2-tiny')
+    assert 'StudentConfig.grad_accum = 0' in error(*train, '--grad-accum', 0)
+    assert 'StudentConfig.max_length = 0' in error(*train, '--max-length', 0)
+    assert 'StudentConfig.batch_size = -4' in error(*train, '--batch-size', -4)
+    assert 'EvalConfig.max_new_tokens = -1' in error('evaluate', '--model', w/'student', TASK, '--split', SPLIT, '--max-new-tokens', -1, '--out', tmp_path/'e')
+
+@pytest.mark.parametrize('step', ['curate', 'train', 'evaluate'])
+def test_output_folder_that_cannot_be_made_is_one_line(pipeline, step):
+    "Output under a read-only file system (/proc: read-only even for root) gives one error line, not a traceback."
+    w, _ = pipeline
+    argv = {'curate': ('curate', TASK, '--records', w/'teacher.jsonl', '--split', SPLIT, '--out', '/proc/fcot-out'),
+            'train': ('train', '--samples', w/'curated'/'samples.jsonl', '--out', '/proc/fcot-out', '--model', 'gpt2-tiny', '--epochs', 1),
+            'evaluate': ('evaluate', '--model', w/'student', TASK, '--split', SPLIT, '--limit', 2, '--out', '/proc/fcot-out')}[step]
+    rc, out, err = run(*argv)
+    assert rc == 2 and 'fcot: error:' in err and '/proc/fcot-out' in err and 'Traceback' not in err, err
+
+def test_full_disk_while_saving_a_checkpoint(pipeline, tmp_path, monkeypatch):
+    import errno, fcot.students as S
+    def full(path, *a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(path))
+    monkeypatch.setattr(S, '_save_checkpoint', full)
+    w, _ = pipeline
+    rc, out, err = run('train', '--samples', w/'curated'/'samples.jsonl', '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--epochs', 1)
+    line = [l for l in err.splitlines() if l.startswith('fcot: error:')]
+    assert rc == 2 and len(line) == 1 and 'No space left on device' in line[0] and 'epoch-001' in line[0] and 'Traceback' not in err
+
+def test_error_bodies_echoing_the_key_are_masked():
+    from fcot.teachers import RunStats
+    s = RunStats(); s.error('HTTP 400: {"error": "bad request", "headers": {"Authorization": "Bearer sk-live-abcdef123456"}}')
+    assert 'sk-live-abcdef123456' not in s.errors[0] and '***' in s.errors[0]
