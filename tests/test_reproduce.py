@@ -193,13 +193,13 @@ def test_workers_end_with_their_parent(tmp_path):
             if d.name.isdigit():
                 try: st = (d/'stat').read_text()
                 except OSError: continue
-                if int(st.rsplit(')', 1)[1].split()[1]) == p.pid and 'spawn_main' in (d/'cmdline').read_text(): out.append(int(d.name))
+                if int(st.rsplit(')', 1)[1].split()[1]) == p.pid and ('spawn_main' in (d/'cmdline').read_text() or 'resource_tracker' in (d/'cmdline').read_text()): out.append(int(d.name))
         return out
     for _ in range(120):
         kids = children()
-        if len(kids) >= 2: break
+        if len(kids) >= 3: break
         time.sleep(0.5)
-    assert len(kids) >= 2, 'the workers did not start'
+    assert len(kids) >= 3, 'the workers and their resource tracker did not start'
     time.sleep(3)
     p.send_signal(signal.SIGKILL); p.wait()
     alive = lambda pid: Path(f'/proc/{pid}').exists() and 'Z' not in Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
