@@ -147,33 +147,12 @@ def parse_log(path: str|Path, method: str|None = None) -> KojimaLog:
     return _parse_cached(str(p.resolve()), st.st_mtime, st.st_size, method)
 
 # %% ../nbs/03_recorded.ipynb #24aef61e
-class _MT19937:
-    "The 32-bit Mersenne Twister as seeded by `torch.Generator().manual_seed(seed)` (standard `init_genrand`)."
-    def __init__(self, seed: int):
-        mt = [seed & 0xffffffff]
-        for i in range(1, 624): mt.append((1812433253 * (mt[-1] ^ (mt[-1] >> 30)) + i) & 0xffffffff)
-        self.mt, self.i = mt, 624
-
-    def __call__(self) -> int:
-        if self.i >= 624:
-            mt = self.mt
-            for k in range(624):
-                y = (mt[k] & 0x80000000) | (mt[(k + 1) % 624] & 0x7fffffff)
-                mt[k] = mt[(k + 397) % 624] ^ (y >> 1) ^ (0x9908b0df if y & 1 else 0)
-            self.i = 0
-        y = self.mt[self.i]; self.i += 1
-        y ^= y >> 11; y ^= (y << 7) & 0x9d2c5680; y ^= (y << 15) & 0xefc60000
-        return y ^ (y >> 18)
-
 def kojima_order(n: int, seed: int = 1) -> list[int]:
     "The file positions in the order Kojima et al.'s DataLoader(shuffle=True, generator seeded with `seed`) visits them."
-    rng = _MT19937(seed)
-    rng(); rng()                          # the DataLoader's base seed: one 64-bit draw
-    order = list(range(n))
-    for i in range(n - 1):                # torch.randperm on CPU
-        j = i + rng() % (n - i)
-        order[i], order[j] = order[j], order[i]
-    return order
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    torch.empty((), dtype=torch.int64).random_(generator=g)   # the DataLoader's base seed: one 64-bit draw first
+    return torch.randperm(n, generator=g).tolist()            # then the sampler's permutation (CPU generator)
 
 # %% ../nbs/03_recorded.ipynb #051da6a3
 def split_choices(question: str, letters: str) -> tuple[str, list[str]]|None:
