@@ -10,17 +10,17 @@ from typing import Iterable
 from .core import FcotError, Config, read_jsonl, write_jsonl, write_json
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'MODEL_TYPES', 'STOP', 'COT_TRIGGER', 'ANSWER_TRIGGER', 'FILTERS', 'SAMPLE_FIELDS', 'check_template',
-           'format_prompt', 'format_completion', 'clean_rationale', 'normalize_whitespace', 'approx_tokens',
-           'looks_truncated', 'CurateConfig', 'FilterCounts', 'CurationReport', 'is_correct', 'is_truncated',
-           'make_sample', 'curate', 'vanilla_samples', 'to_dataset', 'load_samples', 'save_curated', 'curate_recorded']
+__all__ = ['TEMPLATES', 'MODEL_TYPES', 'STOP', 'COT_TRIGGER', 'FILTERS', 'SAMPLE_FIELDS', 'check_template', 'format_prompt',
+           'format_completion', 'clean_rationale', 'normalize_whitespace', 'approx_tokens', 'looks_truncated',
+           'CurateConfig', 'FilterCounts', 'CurationReport', 'is_correct', 'is_truncated', 'make_sample', 'curate',
+           'vanilla_samples', 'to_dataset', 'load_samples', 'save_curated', 'curate_recorded']
 
 # %% ../nbs/05_curate.ipynb #180bab40
 TEMPLATES = ('ft_cot', 'vanilla', 'natural')
 MODEL_TYPES = ('decoder', 'encoder_decoder')
 STOP = 'END'
 COT_TRIGGER = "Let's think step by step."
-ANSWER_TRIGGER = 'Therefore, the answer is'
+from .teachers import ANSWER_TRIGGER   # the paper's stage-2 trigger, '\nTherefore, the answer is': one definition
 
 def check_template(template: str, model_type: str = 'decoder') -> None:
     "Raise a clear `FcotError` for an unknown template or model type, or a pair that cannot be combined."
@@ -49,7 +49,7 @@ def format_completion(answer: str, rationale: str|None = None, template: str = '
     answer, end = str(answer).strip(), (f" {stop}" if stop else '')
     if template == 'vanilla': body = answer
     elif template == 'ft_cot': body = f"{rationale} --> {answer}"
-    else: body = f"{rationale}\n{ANSWER_TRIGGER} {answer}"
+    else: body = f"{rationale}{ANSWER_TRIGGER} {answer}"
     return ('' if model_type == 'encoder_decoder' else ' ') + body + end
 
 # %% ../nbs/05_curate.ipynb #6d2967dd

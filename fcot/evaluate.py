@@ -354,7 +354,7 @@ def evaluate_student(model_or_path, records: Sequence[dict], task=None, template
     else:
         reasoning = batched_generate(model, tok, prompts, cfg.max_reasoning_tokens, stop=baseline_stops,
                                      desc=f'{spec.name} zero-shot-CoT 1/2', **gen)
-        prompts = [p + r + f"\n{cfg.answer_trigger}" for p, r in zip(prompts, reasoning)]
+        prompts = [p + r + cfg.answer_trigger for p, r in zip(prompts, reasoning)]
         comps = batched_generate(model, tok, prompts, cfg.max_answer_tokens, stop=baseline_stops,
                                  desc=f'{spec.name} zero-shot-CoT 2/2', **gen)
     mode, samples = _extract_mode(cfg.template), []

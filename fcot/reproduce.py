@@ -17,12 +17,12 @@ from .students import StudentConfig, train_student, PRESETS as STUDENT_PRESETS
 from .evaluate import evaluate_student, EvalConfig
 
 # %% auto #0
-__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'PAPER_TASKS', 'KOJIMA', 'SMOLLM_QUICK_TASKS',
-           'PAPER_STUDENTS', 'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student',
-           'is_api_student', 'student_family', 'unavailable', 'subsample', 'dev_split', 'run_split', 'random_accuracy',
-           'preset_teacher', 'teacher_records', 'run_one', 'environment', 'plan', 'run_preset', 'reuse_results',
-           'load_results', 'add_result', 'cpu_config', 'smoke_config', 'recorded_config', 'recorded_smoke_config',
-           'smollm_config', 'smollm_quick_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
+__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'KOJIMA', 'SMOLLM_QUICK_TASKS', 'PAPER_STUDENTS',
+           'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student', 'is_api_student',
+           'student_family', 'unavailable', 'subsample', 'dev_split', 'run_split', 'random_accuracy', 'preset_teacher',
+           'teacher_records', 'run_one', 'environment', 'plan', 'run_preset', 'reuse_results', 'load_results',
+           'add_result', 'cpu_config', 'smoke_config', 'recorded_config', 'recorded_smoke_config', 'smollm_config',
+           'smollm_quick_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
 
 # %% ../nbs/09_reproduce.ipynb #646edc4f
 METHODS = ('random', 'teacher', 'zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')
@@ -522,8 +522,7 @@ def add_result(out_dir: str|Path, spec: RunSpec, accuracy: float, **fields) -> d
     return row
 
 # %% ../nbs/09_reproduce.ipynb #f65d2629
-PAPER_TASKS = ['single_eq', 'addsub', 'multiarith', 'gsm8k', 'aqua', 'svamp', 'date_understanding', 'tracking_shuffled_objects',
-               'last_letter_concatenation', 'coin_flip', 'commonsense_qa', 'strategy_qa']
+from .tasks import PAPER_TASKS   # the paper's twelve, in its order: defined once, in fcot.tasks
 KOJIMA = {'text-davinci-002': {'backend': 'recorded_kojima'}}
 
 def cpu_config() -> PresetConfig:
