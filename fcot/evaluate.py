@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json
 from .curate import format_prompt, check_template, STOP, COT_TRIGGER, ANSWER_TRIGGER
+from .tasks import get_task
+from .students import load_student, is_encoder_decoder
 
 # %% auto #0
 __all__ = ['EVAL_TEMPLATES', 'StopOnStrings', 'cut_at_stop', 'greedy_shrinking', 'batched_generate', 'tiny_tokenizer',
@@ -42,8 +44,6 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 # %% ../nbs/07_evaluate.ipynb #07802143
-def _is_encoder_decoder(model) -> bool: return bool(getattr(model.config, 'is_encoder_decoder', False))
-
 def _special_ids(model, tokenizer) -> tuple[int, list[int]]:
     "(pad id, end-of-sequence ids) for generation."
     gc = getattr(model, 'generation_config', None)
@@ -130,7 +130,7 @@ def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
     from tqdm.auto import tqdm
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
     if batch_size < 1: raise FcotError(f"batch_size must be at least 1, got {batch_size}")
-    enc_dec = _is_encoder_decoder(model)
+    enc_dec = is_encoder_decoder(model)
     pad, eos = _special_ids(model, tokenizer)
     ids = [tokenizer(p)['input_ids'] for p in prompts]
     limit = _max_positions(model) if not enc_dec else None
@@ -233,17 +233,9 @@ class EvalConfig(Config):
             raise FcotError(f"unknown evaluation dtype {self.dtype!r}; use bf16, fp32, fp16 or leave it unset")
 
 # %% ../nbs/07_evaluate.ipynb #1dacc022
-def _spec(task):
-    "A task's spec from its name (or alias), or the spec itself."
-    if not isinstance(task, str): return task
-    from fcot.tasks import get_task
-    return get_task(task)
-
-def _task_name(task) -> str: return _spec(task).name
-
 def few_shot_exemplars(task, data_dir: str|Path|None = None) -> dict:
     "The paper's Few-shot-CoT exemplars of `task`: {'prompt', 'sample_indices', 'questions'}."
-    name = _task_name(task)
+    name = get_task(task).name
     prompts = read_json(data_file('reasoning_teacher/few_shot_cot_prompts.json', data_dir))
     if name not in prompts:
         raise FcotError(f"no Few-shot-CoT exemplars for task {name!r} in few_shot_cot_prompts.json; "
@@ -307,19 +299,11 @@ class EvalResult:
 def load_model(model_or_path, tokenizer=None, dtype: str|None = None):
     "(model, tokenizer) from a saved student path or name (`fcot.students.load_student`, in `dtype`), a (model, tokenizer) pair, or a model plus `tokenizer`."
     if isinstance(model_or_path, (str, Path)):
-        try: from fcot.students import load_student
-        except ImportError: return _load_pretrained(model_or_path)
         import torch
         return load_student(model_or_path, dtype={'bf16': torch.bfloat16, 'fp16': torch.float16, 'fp32': torch.float32}.get(dtype))
     if isinstance(model_or_path, tuple): return model_or_path
     if tokenizer is None: raise FcotError("evaluate_student needs the tokenizer when given a model object: pass tokenizer=")
     return model_or_path, tokenizer
-
-def _load_pretrained(path):
-    if not Path(path).exists(): raise FcotError(f"student model folder not found: {path}; train one with `fcot train`")
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-    cls = AutoModelForSeq2SeqLM if getattr(AutoConfig.from_pretrained(path), 'is_encoder_decoder', False) else AutoModelForCausalLM
-    return cls.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 def evaluate_student(model_or_path, records: Sequence[dict], task=None, template: str|None = None,
                      config: EvalConfig|None = None, tokenizer=None, out_dir: str|Path|None = None, **overrides) -> EvalResult:
@@ -332,9 +316,9 @@ def evaluate_student(model_or_path, records: Sequence[dict], task=None, template
     records = list(records)
     if not records: raise FcotError("no records to evaluate: pass the task records of a split (fcot.tasks.load_split)")
     task = task if task is not None else records[0]['task']
-    spec = _spec(task)
+    spec = get_task(task)
     model, tok = load_model(model_or_path, tokenizer, cfg.dtype)
-    mtype = 'encoder_decoder' if _is_encoder_decoder(model) else 'decoder'
+    mtype = 'encoder_decoder' if is_encoder_decoder(model) else 'decoder'
     if cfg.template in ('ft_cot', 'vanilla', 'natural'): check_template(cfg.template, mtype)
     excluded, few = [], None
     if cfg.template == 'few_shot_cot':
