@@ -8,6 +8,7 @@ import math, re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 from .core import FcotError
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['ANSWER_TYPES', 'MODES', 'STYLES', 'DEFAULT_LETTERS', 'DELIMITERS', 'candidates', 'extract_answer', 'extract',
@@ -109,18 +110,9 @@ def extract_answer(text: str|None, answer_type: str, letters: str|None = None, m
     return cands[0] if first else cands[-1]
 
 # %% ../nbs/02_answers.ipynb #f6c18509
-def _task_spec(task: Any):
-    "A task's spec: a name or alias is looked up with `fcot.tasks.get_task`; an object with `.answer_type` passes through."
-    if isinstance(task, str):
-        from fcot.tasks import get_task
-        return get_task(task)
-    if not hasattr(task, 'answer_type'):
-        raise FcotError(f"expected a task name or TaskSpec, got {type(task).__name__}")
-    return task
-
 def extract(text: str|None, task: Any, mode: str = 'auto', style: str = 'fcot') -> str|None:
     "The answer in `text` for `task` (a task name or TaskSpec); see `extract_answer` for `mode` and `style`."
-    spec = _task_spec(task)
+    spec = get_task(task)
     return extract_answer(text, spec.answer_type, getattr(spec, 'letters', None), mode=mode, style=style)
 
 # %% ../nbs/02_answers.ipynb #8249d8dc
@@ -163,7 +155,7 @@ def score(preds: Sequence[Any], golds: Sequence[Any], answer_type: Any, letters:
     preds, golds = list(preds), list(golds)
     if len(preds) != len(golds):
         raise FcotError(f"score needs one prediction per gold answer; got {len(preds)} predictions and {len(golds)} answers")
-    at = answer_type if answer_type in ANSWER_TYPES else _task_spec(answer_type).answer_type
+    at = answer_type if answer_type in ANSWER_TYPES else get_task(answer_type).answer_type
     correct = [answers_match(p, g, at) for p, g in zip(preds, golds)]
     n_correct = sum(correct)
     return {'correct': correct, 'accuracy': n_correct / len(correct) if correct else 0.0, 'n': len(correct), 'n_correct': n_correct}

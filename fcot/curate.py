@@ -8,6 +8,7 @@ import dataclasses, re
 from pathlib import Path
 from typing import Iterable
 from .core import FcotError, Config, read_jsonl, write_jsonl, write_json
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'MODEL_TYPES', 'STOP', 'COT_TRIGGER', 'FILTERS', 'SAMPLE_FIELDS', 'check_template', 'format_prompt',
@@ -136,15 +137,11 @@ class CurationReport:
     def _repr_markdown_(self): return '```\n' + self.table() + '\n```'
 
 # %% ../nbs/05_curate.ipynb #647e2fa8
-def _answer_type(task: str) -> str:
-    from fcot.tasks import get_task
-    return get_task(task).answer_type
-
 def is_correct(record: dict) -> bool:
     "Does the record's extracted prediction match its gold answer (`answers_match`)?"
     from fcot.answers import answers_match, extract
     pred = record['prediction'] if 'prediction' in record else extract(record.get('completion') or '', record['task'], mode='first')
-    return pred is not None and answers_match(pred, record['answer'], _answer_type(record['task']))
+    return pred is not None and answers_match(pred, record['answer'], get_task(record['task']).answer_type)
 
 def is_truncated(record: dict, config: CurateConfig|None = None) -> bool:
     "Was the rationale cut off: finish reason `'length'`, or (finish reason unknown) the heuristic says so?"

@@ -23,14 +23,10 @@ __all__ = ['TEACHER', 'METHODS', 'log_path', 'parse_namespace', 'zero_shot_trigg
 TEACHER = 'text-davinci-002'
 METHODS = ('zero_shot_cot', 'zero_shot')
 
-def _spec(task):
-    "The `TaskSpec` of `task` (a name, an alias or a `TaskSpec`)."
-    return get_task(task if isinstance(task, str) else task.name)
-
 def log_path(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None) -> Path:
     "The Kojima et al. log of `task` for `method` ('zero_shot_cot' or 'zero_shot') in the data directory."
     if method not in METHODS: raise FcotError(f"unknown recorded method {method!r}; known: {list(METHODS)}")
-    return data_file(f'zero_shot_cot/log/{_spec(task).log_name}_{method}.log', data_dir)
+    return data_file(f'zero_shot_cot/log/{get_task(task).log_name}_{method}.log', data_dir)
 
 # %% ../nbs/03_recorded.ipynb #afbcffa3
 def parse_namespace(text: str) -> dict:
@@ -189,7 +185,7 @@ class LogMatch:
 
 def match_log(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None, path: str|Path|None = None) -> LogMatch:
     "Parse the log of `task` and tie each record to its task record through Kojima's shuffle, checking the question text."
-    spec = _spec(task)
+    spec = get_task(task)
     log = parse_log(path or log_path(spec.name, method, data_dir), method if path is None else None)
     recs = load_task(spec.name, data_dir)
     n = log.data_size or len(log.records) + len(log.damaged)
@@ -219,7 +215,7 @@ def recorded_questions(task, data_dir: str|Path|None = None, method: str = 'zero
 
 def recorded_task(task, data_dir: str|Path|None = None, method: str = 'zero_shot_cot') -> list[dict]:
     "The task records the recorded teacher answered, verbalised as it saw them (question, choices and gold letter), in file order."
-    letters = _spec(task).letters
+    letters = get_task(task).letters
     out = []
     for lr, tr, how, gold in match_log(task, method, data_dir).pairs:
         r = dict(tr, question=lr['question'], answer=gold)
@@ -247,7 +243,7 @@ def load_recorded(task, method: str = 'zero_shot_cot', data_dir: str|Path|None =
     """Teacher completion records of `text-davinci-002` on `task` from Kojima et al.'s log (or the log file `path`), in
     task-file order. Damaged or unmatched log records are skipped and appended to `problems` (file, record, reason).
     `log_fields` adds the log's record number, `pred_after` and `GT` (`log_record`, `log_pred_after`, `log_gt`)."""
-    spec = _spec(task)
+    spec = get_task(task)
     m = match_log(spec, method, data_dir, path)
     if problems is not None: problems.extend(m.log.damaged + m.mismatches)
     out = []
@@ -267,7 +263,7 @@ def load_reasoning_teacher_completions(path: str|Path, task=None, teacher: str|N
     meta = raw.get('metadata') or {}
     name = task if task is not None else meta.get('dataset_key')
     if name is None: raise FcotError(f"{path}: metadata has no dataset_key; pass task=")
-    spec = _spec(name)
+    spec = get_task(name)
     teacher = teacher or meta.get('base_model') or 'unknown'
     out = []
     for key, comps in raw['data'].items():
@@ -316,7 +312,7 @@ def _split_or_test(spec, data_dir) -> dict:
 
 def task_report(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None) -> tuple[dict, list[dict], list[dict]]:
     "(table row, extraction disagreements, problems) of the recorded teacher on one task."
-    spec, problems = _spec(task), []
+    spec, problems = get_task(task), []
     recs = load_recorded(spec, method, data_dir, problems=problems, log_fields=True)
     log = parse_log(log_path(spec, method, data_dir))
     at = spec.answer_type
@@ -354,7 +350,7 @@ def recorded_report(tasks: Iterable|None = None, method: str = 'zero_shot_cot', 
 # %% ../nbs/03_recorded.ipynb #958abc06
 def string_comparison_cases(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None) -> list[dict]:
     "Log records whose `pred_after` equals `GT` as numbers/answers but not as strings: counted wrong by the log's own accuracy."
-    spec = _spec(task)
+    spec = get_task(task)
     log = parse_log(log_path(spec, method, data_dir))
     return [{'task': spec.name, 'log_record': lr['number'], 'pred_after': lr['pred_after'], 'gt': lr['gt']}
             for lr in log.records if lr['pred_after'] != lr['gt'] and _same(lr['pred_after'], lr['gt'], spec.answer_type)]

@@ -82,7 +82,8 @@ _ALIASES = {_key(a): s.name for s in TASKS.values() for a in (s.name, *s.aliases
 
 def get_task(name: str|TaskSpec) -> TaskSpec:
     "The `TaskSpec` of `name` (a reasoning-teacher name or an alias such as Kojima et al.'s 'singleeq'); unknown names raise `FcotError` listing the known ones."
-    if isinstance(name, TaskSpec): return name
+    if isinstance(name, TaskSpec) or (not isinstance(name, str) and hasattr(name, 'answer_type')): return name   # a spec (or one like it)
+    if not isinstance(name, str): raise FcotError(f"expected a task name or TaskSpec, got {type(name).__name__}")
     key = _key(name)
     if key not in _ALIASES:
         raise FcotError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)} "

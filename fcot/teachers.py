@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from .core import Config, FcotError, read_json, read_jsonl, write_json, write_jsonl, redact
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['REASONING_TEMPLATE', 'ANSWER_TRIGGER', 'PRICES', 'TEACHER_BACKENDS', 'reasoning_prompt', 'answer_prompt',
@@ -289,14 +290,6 @@ class CotConfig(Config):
         return self
 
 # %% ../nbs/04_teachers.ipynb #3d8facee
-def _task_info(task) -> tuple[str, str, str|None]:
-    if isinstance(task, str):
-        from fcot.tasks import get_task
-        task = get_task(task)
-    try: return task.name, task.answer_type, getattr(task, 'letters', None)
-    except AttributeError:
-        raise FcotError(f"task must be a task name or a TaskSpec (with name, answer_type, letters), got {task!r}") from None
-
 def _default_extract(text, answer_type, letters):
     from fcot.answers import extract_answer
     return extract_answer(text, answer_type, letters, mode='first')
@@ -388,7 +381,7 @@ def sample_zero_shot_cot(teacher: Teacher, records: Sequence[dict], task, config
                                         dry_run=dry_run, extract=extract, match=match, **overrides)
     cfg = (config or CotConfig()).replace(**overrides) if overrides else (config or CotConfig())
     cfg.check()
-    tname, atype, letters = _task_info(task)
+    spec = get_task(task); tname, atype, letters = spec.name, spec.answer_type, getattr(spec, 'letters', None)
     extract = extract or _default_extract
     match = match or _default_match
     records = list(records)
