@@ -307,7 +307,8 @@ def student_model_type(model: str) -> str|None:
         if not cfg.exists():
             raise FcotError(f"{p} holds no saved model (no config.json): point at a folder written by `fcot train` or save_pretrained")
         return 'encoder_decoder' if read_json(cfg).get('is_encoder_decoder') else 'decoder'
-    if model.startswith(('/', './', '../', '~', '.')) or model.count('/') > 1:
+    from fcot.students import _looks_like_path
+    if _looks_like_path(model):
         raise FcotError(f"student model folder not found: {p}; give a preset ({', '.join(PRESETS)}), a hub name or a saved folder")
     return None
 
