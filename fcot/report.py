@@ -12,7 +12,7 @@ from .core import FcotError, project_root, read_jsonl, write_json, read_json
 from .tasks import get_task
 from .recorded import markdown_table
 from .stats import wilson
-from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, student_family, run_preset, smoke_config, preset_config
+from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, student_family, preset_config
 
 # %% auto #0
 __all__ = ['VALUES', 'METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows',
@@ -23,14 +23,12 @@ __all__ = ['VALUES', 'METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'op
            'run_notebooks']
 
 # %% ../nbs/10_report.ipynb #3885989c
-def open_preset(preset: str, out_dir: str|Path|None = None, run_missing: bool = True, workers: int = 2,
-                progress: bool = True) -> tuple[PresetConfig, Path, list[dict]]:
-    "(config, output folder, result rows) of `preset`; with `run_missing`, runs not done yet are done first."
+def open_preset(preset: str, out_dir: str|Path|None = None) -> tuple[PresetConfig, Path, list[dict]]:
+    "(config, output folder, stored result rows) of `preset`. It runs nothing: running is `fcot reproduce`'s (`run_preset`'s) job."
     out = Path(out_dir) if out_dir else Path('outputs')/preset
     if not out.is_absolute(): out = project_root()/out
     saved = out/'preset_config.json'
     cfg = PresetConfig.load(saved) if saved.exists() and read_json(saved).get('name') == preset else preset_config(preset)
-    if run_missing: run_preset(cfg, out, workers=workers, progress=progress)
     return cfg, out, load_results(out)
 
 def missing_runs(out_dir: str|Path) -> pd.DataFrame:
@@ -389,7 +387,7 @@ def run_notebooks(preset: str, out_dir: str|Path, names: list|None = None, force
                                 f"known: {sorted(p.stem for p in notebook_dir().glob('*.ipynb'))}")
     status, todo = {}, []
     for n in names:
-        p = {'preset': preset, 'out_dir': str(out), 'run_missing': False, **(params or {})}
+        p = {'preset': preset, 'out_dir': str(out), **(params or {})}
         stamp = _stamp(srcs[n], out/'results.jsonl', p)
         sfile = out/n/'.stamp'
         if not force and sfile.exists() and sfile.read_text() == stamp and (out/f'{n}.ipynb').exists(): status[n] = 'up to date'

@@ -62,7 +62,7 @@ def test_notebook_uses_a_non_default_parameter(tmp_path):
 
 def test_cells_not_run_are_missing_not_zero(tmp_path):
     "The paper preset with no stored results: every cell of the main table is missing, none is zero."
-    assert run_notebooks('paper', tmp_path, ['main_results'], progress=False, params={'run_missing': False}) == {'main_results': 'ran'}
+    assert run_notebooks('paper', tmp_path, ['main_results'], progress=False) == {'main_results': 'ran'}
     rows = list(csv.DictReader(open(tmp_path/'main_results'/'main_table.csv')))
     assert len(rows) > 20 and all(v == '' for r in rows for k, v in r.items() if k)
     md = (tmp_path/'main_results'/'main_table.md').read_text()
