@@ -363,7 +363,9 @@ def notebook_dir() -> Path: return project_root()/'nbs'/'paper'
 def _stamp(src: Path, results: Path, params: dict) -> str:
     "What a rendered notebook depends on: its source, this module, the stored results and its parameters (paths relative to the checkout)."
     h = hashlib.sha256(src.read_bytes())
-    h.update(Path(__file__).read_bytes() if '__file__' in globals() else b'')   # the code that computes the tables
+    for m in ('report', 'significance', 'stats'):   # the code that computes the tables and their statistics
+        f = Path(__file__).with_name(f'{m}.py') if '__file__' in globals() else None
+        h.update(f.read_bytes() if f is not None and f.exists() else b'')
     h.update(results.read_bytes() if results.exists() else b'')
     rel = lambda v: str(Path(v).relative_to(project_root())) if isinstance(v, str) and Path(v).is_relative_to(project_root()) else v
     h.update(json.dumps({k: rel(v) for k, v in params.items()}, sort_keys=True).encode())

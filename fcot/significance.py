@@ -37,7 +37,7 @@ def comparison_table(out_dir: str|Path, pairs: list[tuple[str, RunSpec, RunSpec]
         d = compare(out_dir, a, b)
         out.append({'task': task_title(a.task), 'comparison': label, 'A (%)': accuracy_of(idx, a), 'B (%)': accuracy_of(idx, b),
                     'A - B (points)': d.get('diff', math.nan), '95% CI low': d.get('lo', math.nan), '95% CI high': d.get('hi', math.nan),
-                    'McNemar p': d.get('p', math.nan), 'questions': d.get('n', math.nan)})
+                    'McNemar p': f"{d['p']:.2g}" if d else None, 'questions': d.get('n', math.nan)})
     return pd.DataFrame(out).set_index(['task', 'comparison']) if out else pd.DataFrame()
 
 # %% ../nbs/10_significance.ipynb #c4cefe3e

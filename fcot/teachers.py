@@ -167,17 +167,23 @@ class CompletionCache:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
-            self._con.execute(f'PRAGMA busy_timeout={int(timeout*1000)}')
-            self._con.execute('PRAGMA journal_mode=WAL')
-            self._con.execute('PRAGMA synchronous=NORMAL')
-            self._con.execute('CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, backend TEXT, model TEXT, '
-                              'prompt TEXT, params TEXT, sample_index INTEGER, text TEXT, finish_reason TEXT, '
-                              'usage TEXT, created REAL)')
-        except sqlite3.DatabaseError as e:
-            raise FcotError(f"cannot open the completion cache {self.path} ({e}); delete it or choose another "
-                            f"cache path") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+                self._con.execute(f'PRAGMA busy_timeout={int(timeout*1000)}')
+                self._con.execute('PRAGMA journal_mode=WAL')   # needs a moment alone: processes opening a new cache together retry
+                self._con.execute('PRAGMA synchronous=NORMAL')
+                self._con.execute('CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, backend TEXT, model TEXT, '
+                                  'prompt TEXT, params TEXT, sample_index INTEGER, text TEXT, finish_reason TEXT, '
+                                  'usage TEXT, created REAL)')
+                break
+            except sqlite3.OperationalError as e:
+                if 'locked' in str(e) and time.monotonic() < deadline: self._con.close(); time.sleep(0.05 + random.random() * 0.1); continue
+                raise FcotError(f"cannot open the completion cache {self.path} ({e}); delete it or choose another cache path") from None
+            except sqlite3.DatabaseError as e:
+                raise FcotError(f"cannot open the completion cache {self.path} ({e}); delete it or choose another "
+                                f"cache path") from None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         "The cached completions among `keys`."
