@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
 
-from .core import Config, FcotError, read_jsonl, append_jsonl, seed_everything, write_json, write_jsonl
+from .core import Config, FcotError, read_json, read_jsonl, append_jsonl, seed_everything, write_json, write_jsonl
 from .synthetic import make_split, OfflineTeacher, SYNTH_TASKS
 from .teachers import CotConfig, TeacherConfig, sample_zero_shot_cot, make_teacher, estimate_run, default_cache_path
 from .curate import CurateConfig, curate, vanilla_samples
@@ -370,11 +370,26 @@ def _run_in_worker(spec: RunSpec, cfg_dict: dict, work_dir: str) -> dict:
     cfg = PresetConfig.from_dict(cfg_dict); torch.set_num_threads(cfg.threads)
     return run_one(spec, cfg, work_dir)
 
-def _cost(spec: RunSpec) -> float:
-    "Rough relative cost of a run (training tokens), to start the longest first and to weight the progress bar."
-    if spec.method in STUDENT_BASELINES: return 150 if spec.method == 'zero_shot' else 600   # a pretrained student decoding ~150 questions
+def _split_sizes(cfg: PresetConfig) -> dict:
+    "(task, split) -> (training questions, test questions) of `cfg`'s runs, read from the split files (for costing runs only)."
+    out = {}
+    for t in cfg.tasks:
+        for sp in ('default', 'template'):
+            if cfg.world == 'synthetic': out[(t, sp)] = (cfg.n_train, cfg.n_test); continue
+            try:
+                from fcot.tasks import split_file
+                idx = read_json(split_file(t, sp, cfg.data_dir))
+                out[(t, sp)] = (len(idx['train']), cfg.n_test or len(idx['test']))
+            except (FcotError, KeyError, TypeError): pass
+    return out
+
+def _cost(spec: RunSpec, sizes: dict|None = None) -> float:
+    """Rough relative cost of a run (training questions, or test questions for the prompted baselines), to start the longest
+    first and to weight the progress bar, so that its ETA holds although runs differ 100-fold in size."""
+    n_train, n_test = (sizes or {}).get((spec.task, spec.split), (None, None))
+    if spec.method in STUDENT_BASELINES: return (n_test or 150) * (1 if spec.method == 'zero_shot' else 4)   # measured on SmolLM2
     if spec.method not in ('vanilla', 'ft_cot'): return 1 if spec.method == 'teacher' else 0.1
-    n = spec.n_train or 400
+    n = spec.n_train or n_train or 400
     return n * (7 if spec.method == 'vanilla' else 20 * spec.D)   # measured: a vanilla run takes about a third of a D = 1 run
 
 def plan(cfg: PresetConfig) -> tuple[list[RunSpec], list[dict]]:
@@ -439,11 +454,13 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in todo_all if s.key not in done]
     if todo: write_json(out/'environment.json', environment())   # the machine and versions of the runs done now
-    if workers > 1 and cfg.order == 'cost': todo.sort(key=_cost, reverse=True)   # side by side: longest first, so none is left alone at the end
+    sizes = _split_sizes(cfg)
+    cost = lambda s: _cost(s, sizes)
+    if workers > 1 and cfg.order == 'cost': todo.sort(key=cost, reverse=True)   # side by side: longest first, so none is left alone at the end
     spec_of = {s.key: s for s in todo_all}
-    total = sum(map(_cost, todo_all))
+    total = sum(map(cost, todo_all))
     # the bar advances by each run's estimated cost, so that its ETA holds although runs differ 100-fold in size
-    bar = tqdm(total=total, initial=total - sum(map(_cost, todo)), desc=f'{cfg.name} runs ({len(todo_all) - len(todo)}/{len(todo_all)} done)',
+    bar = tqdm(total=total, initial=total - sum(map(cost, todo)), desc=f'{cfg.name} runs ({len(todo_all) - len(todo)}/{len(todo_all)} done)',
                disable=not progress, bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
     n_done = len(todo_all) - len(todo)
     failures = []
@@ -458,7 +475,7 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
         nonlocal n_done
         append_jsonl(results, [row]); done[row['key']] = row; n_done += 1
         bar.set_description(f'{cfg.name} runs ({n_done}/{len(todo_all)} done)')
-        bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(_cost(spec_of[row['key']]))
+        bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(cost(spec_of[row['key']]))
     if workers <= 1:
         import torch
         threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads)   # as in the workers: same numbers either way
