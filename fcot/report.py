@@ -162,8 +162,8 @@ def _plt():
     return plt
 
 def diversity_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataFrame:
-    "Accuracy (%) per task (down) and D (across), main student and teacher; plus vanilla fine-tuning."
-    idx, S, T, n = index_rows(rows), cfg.student, cfg.teacher, cfg.n_train
+    "Accuracy (%) per task (down) and D (across), main student and teacher, `cfg.diversity_size()` training questions; plus vanilla fine-tuning on them."
+    idx, S, T, n = index_rows(rows), cfg.student, cfg.teacher, cfg.diversity_size()
     val = lambda s: value_of(idx, s, what)
     tasks = cfg.diversity_tasks if cfg.diversity_tasks is not None else list(cfg.tasks)
     df = pd.DataFrame({**{'vanilla': [val(RunSpec(t, 'vanilla', n_train=n, model=S)) for t in tasks]},
@@ -235,6 +235,7 @@ def teacher_table(rows, cfg: PresetConfig) -> pd.DataFrame:
             st = idx.get(RunSpec(t, 'ft_cot', 1, cfg.n_train, name, cfg.student).key) or {}
             te, stu = RunSpec(t, 'teacher', teacher=name), RunSpec(t, 'ft_cot', 1, cfg.n_train, name, cfg.student)
             out.append({'task': task_title(t), 'teacher': name,
+                        'sloppy rationales (set)': 100 * float(cfg.teachers[name].get('sloppy', 0.0)),
                         'teacher accuracy (test)': accuracy_of(idx, te),
                         'teacher accuracy (train)': math.nan if st.get('teacher_accuracy') is None else 100 * st['teacher_accuracy'],
                         'samples kept': math.nan if not st else st.get('samples', math.nan),
@@ -306,11 +307,11 @@ def curation_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     "Per-filter counts of curation, per (task, D), from the stored Fine-tune-CoT runs."
     idx, out = index_rows(rows), []
     for t in cfg.tasks:
-        for d in sorted({1, cfg.diverse(t), *cfg.diversity}):
-            r = idx.get(RunSpec(t, 'ft_cot', d, cfg.n_train, cfg.teacher, cfg.student).key)
+        for d, k in dict.fromkeys([(1, cfg.n_train), (cfg.diverse(t), cfg.n_train), *((d, cfg.diversity_size()) for d in cfg.diversity)]):
+            r = idx.get(RunSpec(t, 'ft_cot', d, k, cfg.teacher, cfg.student).key)
             if not r or not r.get('curation'): continue
             c = r['curation']
-            out.append({'task': task_title(t), 'D': f'D={d}', 'questions': r.get('n_train_questions'), **c,
+            out.append({'task': task_title(t), 'D': f'D={d}' if k == cfg.n_train else f'D={d}, n={k}', 'questions': r.get('n_train_questions'), **c,
                         'kept (%)': 100 * c['kept'] / max(1, c['records'])})
     return pd.DataFrame(out).set_index(['task', 'D']) if out else pd.DataFrame()
 

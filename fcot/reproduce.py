@@ -17,12 +17,13 @@ from .students import StudentConfig, train_student, PRESETS as STUDENT_PRESETS
 from .evaluate import evaluate_student, EvalConfig
 
 # %% auto #0
-__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'KOJIMA', 'SMOLLM_QUICK_TASKS', 'PAPER_STUDENTS',
-           'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student', 'is_api_student',
-           'student_family', 'unavailable', 'subsample', 'dev_split', 'run_split', 'random_accuracy', 'preset_teacher',
-           'teacher_records', 'run_one', 'environment', 'plan', 'run_preset', 'reuse_results', 'load_results',
-           'add_result', 'cpu_config', 'smoke_config', 'recorded_config', 'recorded_smoke_config', 'smollm_config',
-           'smollm_quick_config', 'paper_config', 'preset_config', 'check_config', 'dry_run']
+__all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'KOJIMA', 'CPU_TASKS', 'SMOLLM_QUICK_TASKS',
+           'PAPER_STUDENTS', 'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student',
+           'is_api_student', 'student_family', 'unavailable', 'subsample', 'dev_split', 'run_split', 'random_accuracy',
+           'preset_teacher', 'teacher_records', 'run_one', 'environment', 'plan', 'run_preset', 'reuse_results',
+           'load_results', 'add_result', 'cpu_config', 'cpu_smoke_config', 'smoke_config', 'recorded_config',
+           'recorded_smoke_config', 'smollm_config', 'smollm_quick_config', 'paper_config', 'preset_config',
+           'check_config', 'dry_run']
 
 # %% ../nbs/09_reproduce.ipynb #646edc4f
 METHODS = ('random', 'teacher', 'zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')
@@ -75,6 +76,7 @@ class PresetConfig(Config):
     diverse_D: int|dict = 8         # D of the main table's diverse-reasoning rows (or {task: D}, others the largest)
     diversity: list = field(default_factory=lambda: [1, 2, 4, 8])
     diversity_tasks: list|None = None   # None: every task
+    diversity_n: int|None = None    # training questions of the diversity study (None: n_train); fewer is where D matters most
     train_sizes: list = field(default_factory=lambda: [100, 200, 300])   # None in the list: the whole training split
     size_D: list = field(default_factory=lambda: [1, 4])   # D of the training-size study's Fine-tune-CoT runs
     size_tasks: list = field(default_factory=lambda: ['synth_arithmetic'])
@@ -106,7 +108,8 @@ class PresetConfig(Config):
     order: str = 'cost'             # 'cost': longest runs first (balances workers); 'table': in the order of the tables
 
     RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 'epochs': '>= 1', 'lr': '> 0',
-              'batch_size': '>= 1', 'warmup_ratio': '>= 0, <= 1', 'max_new_tokens': '>= 1', 'dev_fraction': '>= 0, < 1', 'threads': '>= 1'}
+              'batch_size': '>= 1', 'warmup_ratio': '>= 0, <= 1', 'max_new_tokens': '>= 1', 'dev_fraction': '>= 0, < 1', 'threads': '>= 1',
+              'diversity_n': '>= 1'}
 
     def runs(self) -> list[RunSpec]:
         "Every run of the preset, without repeats, in the order of the tables and figures they feed."
@@ -122,7 +125,7 @@ class PresetConfig(Config):
                 out += [RunSpec(t, 'vanilla', n_train=n, model=m), RunSpec(t, 'ft_cot', 1, n, T, m)]
                 if self.main_students is None or m in self.main_students: out += [RunSpec(t, 'ft_cot', self.diverse(t), n, T, m)]
         for t in (self.diversity_tasks or list(self.tasks)):           # accuracy vs D
-            if trained(t): out += [RunSpec(t, 'ft_cot', d, n, T, S) for d in self.diversity]
+            if trained(t): out += [RunSpec(t, 'ft_cot', d, self.diversity_size(), T, S) for d in self.diversity]
         for t in self.size_tasks:                                      # accuracy vs training-set size
             for k in self.train_sizes:
                 out += [RunSpec(t, 'vanilla', n_train=k, model=S)] + [RunSpec(t, 'ft_cot', d, k, T, S) for d in self.size_D]
@@ -136,6 +139,10 @@ class PresetConfig(Config):
             for s in self.seeds:
                 if s != self.seed: out += [RunSpec(t, 'vanilla', n_train=n, model=S, seed=s), RunSpec(t, 'ft_cot', 1, n, T, S, seed=s)]
         return list(dict.fromkeys(out))
+
+    def diversity_size(self) -> int|None:
+        "Training questions per run of the diversity study."
+        return self.n_train if self.diversity_n is None else self.diversity_n
 
     def diverse(self, task: str) -> int:
         "The diversity degree of `task`'s diverse-reasoning runs in the main table."
@@ -252,7 +259,7 @@ def preset_teacher(name: str, cfg: PresetConfig):
     backend = t.pop('backend', 'openai')
     if backend == 'offline':
         e = float(t.get('error', 0.0))
-        return OfflineTeacher(step_error=e / 2, answer_error=e / 4, truncation=e / 4, seed=cfg.seed)
+        return OfflineTeacher(step_error=e / 2, answer_error=e / 4, truncation=e / 4, sloppy=float(t.get('sloppy', 0.0)), seed=cfg.seed)
     if backend == 'recorded_kojima': raise FcotError("the recorded teacher is replayed by teacher_records, not called")
     return make_teacher(TeacherConfig.from_dict({'backend': backend, **t}))
 
@@ -542,11 +549,28 @@ def add_result(out_dir: str|Path, spec: RunSpec, accuracy: float, **fields) -> d
 from .tasks import PAPER_TASKS   # the paper's twelve, in its order: defined once, in fcot.tasks
 KOJIMA = {'text-davinci-002': {'backend': 'recorded_kojima'}}
 
+CPU_TASKS = {'synth_addition': {'n_digits': 3}, 'synth_multiplication': {'n_digits': 3}, 'synth_coin_flip': {'n_people': 3}}
+
 def cpu_config() -> PresetConfig:
-    """The embedded default: Fine-tune-CoT end to end on two CPU cores in under ten minutes. Coin flip, the contrast task,
-    gets diverse reasoning at D = 4 (D = 8 reaches the same accuracy and costs five minutes more)."""
-    return PresetConfig(diverse_D={'synth_arithmetic': 8, 'synth_coin_flip': 4}, diversity_tasks=['synth_arithmetic'],
-                        student_tasks=['synth_arithmetic'])
+    """The embedded default: Fine-tune-CoT end to end on two CPU cores in under ten minutes (`make demo`). Two multi-step
+    tasks (3-digit addition and multiplication, where a from-scratch student learns from a worked scratchpad and not from
+    answers alone), coin flip as the task where chain-of-thought does not help; diverse reasoning where data is scarce
+    (500 questions), training sizes 250 to 1000, teachers that get worse by wrong answers *and* sloppy rationales with right
+    answers, two student sizes. How these settings were found: the `cpu_preset` report notebook."""
+    return PresetConfig(name='cpu', tasks=dict(CPU_TASKS),
+                        teachers={'offline': {'backend': 'offline', 'error': 0.0},
+                                  'offline-weak': {'backend': 'offline', 'error': 0.2, 'sloppy': 0.2},
+                                  'offline-weaker': {'backend': 'offline', 'error': 0.4, 'sloppy': 0.4}},
+                        teacher='offline', students=['gpt2-tiny', 'gpt2-mini'], student='gpt2-mini', main_students=['gpt2-mini'],
+                        diverse_D={'synth_addition': 4, 'synth_multiplication': 1, 'synth_coin_flip': 1},
+                        diversity=[1, 2, 4], diversity_tasks=['synth_addition'], diversity_n=500,
+                        train_sizes=[250, 500, 1000], size_D=[1, 4], size_tasks=['synth_addition'],
+                        teacher_tasks=['synth_addition'], student_tasks=['synth_addition'],
+                        n_train=1000, n_test=300, epochs=10, lr=3e-3, batch_size=16)
+
+def cpu_smoke_config() -> PresetConfig:
+    "The `cpu` preset's grid and code path at a size the test suite runs in seconds (no meaningful accuracy)."
+    return cpu_config().replace(name='cpu-smoke', n_train=24, n_test=8, epochs=1, diversity_n=12, train_sizes=[6, 12, 24])
 
 def smoke_config() -> PresetConfig:
     "A synthetic preset small enough for the test suite (seconds): same code path, no meaningful accuracy."
@@ -611,7 +635,7 @@ def paper_config() -> PresetConfig:
 
 PRESET_CONFIGS = {'cpu': cpu_config, 'recorded': recorded_config, 'smollm': smollm_config, 'smollm-quick': smollm_quick_config,
                   'paper': paper_config,
-                  'smoke': smoke_config, 'recorded-smoke': recorded_smoke_config}
+                  'smoke': smoke_config, 'cpu-smoke': cpu_smoke_config, 'recorded-smoke': recorded_smoke_config}
 
 def preset_config(name: str) -> PresetConfig:
     "The named preset (see `PRESET_CONFIGS`), or a preset config saved as JSON at path `name`."

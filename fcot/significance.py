@@ -14,8 +14,8 @@ from .reproduce import PresetConfig, RunSpec, load_results
 from .report import index_rows, accuracy_of, task_title, run_predictions, METHOD_LABELS, _student_spec
 
 # %% auto #0
-__all__ = ['PAPER_METHODS', 'correctness', 'compare', 'comparison_table', 'paper_claims', 'claim_table', 'paper_results',
-           'paper_table', 'seed_table']
+__all__ = ['CONTRAST_TASKS', 'PAPER_METHODS', 'correctness', 'compare', 'comparison_table', 'paper_claims', 'effect_claims',
+           'claim_table', 'paper_results', 'paper_table', 'seed_table']
 
 # %% ../nbs/10_significance.ipynb #56feb850
 def correctness(out_dir: str|Path, spec: RunSpec) -> dict[str, bool]:
@@ -42,7 +42,9 @@ def comparison_table(out_dir: str|Path, pairs: list[tuple[str, RunSpec, RunSpec]
 
 # %% ../nbs/10_significance.ipynb #c4cefe3e
 def paper_claims(cfg: PresetConfig) -> list[dict]:
-    "The paper's claims that `cfg`'s runs can test: {'claim', 'expect': 'better' | 'not better', 'pairs': [(label, a, b)]}."
+    """The paper's claims that `cfg`'s runs can test: {'claim', 'expect': 'better' | 'not better' | 'not worse', 'pairs':
+    [(label, a, b)], 'note'}. A synthetic preset tests the paper's headline effects in their synthetic form (`effect_claims`)."""
+    if cfg.world == 'synthetic': return effect_claims(cfg)
     S, T, n, tasks = cfg.student, cfg.teacher, cfg.n_train, list(cfg.tasks)
     ft = lambda t, k=n, D=1: RunSpec(t, 'ft_cot', D, k, T, S)
     va = lambda t, k=n: RunSpec(t, 'vanilla', n_train=k, model=S)
@@ -70,11 +72,48 @@ def paper_claims(cfg: PresetConfig) -> list[dict]:
            'Diverse reasoning beats one rationale per question': 'the preset has no diversity study (D > 1)'}
     return [{'claim': c, 'expect': e, 'pairs': p, 'note': '' if p else why.get(c, 'none of its tasks is in the preset')} for c, e, p in claims]
 
+CONTRAST_TASKS = ('synth_coin_flip',)   # synthetic tasks a from-scratch student learns from the answers alone: no chain-of-thought needed
+
+def effect_claims(cfg: PresetConfig) -> list[dict]:
+    "The paper's headline effects as a synthetic preset tests them (same shape as `paper_claims`), each pair on the same test questions."
+    S, T, n = cfg.student, cfg.teacher, cfg.n_train
+    ft = lambda t, k=n, D=1, teacher=T, model=S: RunSpec(t, 'ft_cot', D, k, teacher, model)
+    trained = [t for t in cfg.tasks if cfg.train_tasks is None or t in cfg.train_tasks]
+    multi = [t for t in trained if t not in CONTRAST_TASKS]
+    sizes = sorted(k for k in cfg.train_sizes if k)
+    bigD = [d for d in cfg.size_D if d > 1]
+    nd = cfg.diversity_size()
+    others = [m for m in cfg.students if m != S]
+    claims = [
+        ('Fine-tune-CoT beats vanilla fine-tuning on multi-step tasks', 'better',
+         [('Fine-tune-CoT - vanilla', ft(t), RunSpec(t, 'vanilla', n_train=n, model=S)) for t in multi]),
+        ('Diverse reasoning beats one rationale per question', 'better',
+         [(f'D={max(cfg.diversity)} - D=1, {nd} questions', ft(t, nd, max(cfg.diversity)), ft(t, nd)) for t in (cfg.diversity_tasks or trained)
+          if max(cfg.diversity) > 1] +
+         [(f'D={d} - D=1, {k} questions', ft(t, k, d), ft(t, k)) for t in cfg.size_tasks for k in sizes for d in bigD if k != nd]),
+        ('More training questions help Fine-tune-CoT', 'better',
+         [(f'D={d}: {sizes[-1]} - {sizes[0]} questions', ft(t, sizes[-1], d), ft(t, sizes[0], d)) for t in cfg.size_tasks for d in cfg.size_D]
+         if len(sizes) > 1 else []),
+        ('Diverse reasoning on a fraction of the questions matches Fine-tune-CoT on all of them', 'not worse',
+         [(f'D={d} on {sizes[-2]} - D=1 on {sizes[-1]} questions', ft(t, sizes[-2], d), ft(t, sizes[-1])) for t in cfg.size_tasks for d in bigD[-1:]]
+         if len(sizes) > 1 else []),
+        ('A better teacher gives a better student', 'better',
+         [(f'teacher {a} - teacher {b}', ft(t, teacher=a), ft(t, teacher=b)) for t in cfg.teacher_tasks
+          for a, b in zip(list(cfg.teachers), list(cfg.teachers)[1:])]),
+        ('A larger student does better', 'better',
+         [(f'{S} - {m}', ft(t), ft(t, model=m)) for t in (cfg.student_tasks or trained) for m in others]),
+        ('Chain-of-thought does not help where the answer alone is learnt (coin flip)', 'not better',
+         [('Fine-tune-CoT - vanilla', ft(t), RunSpec(t, 'vanilla', n_train=n, model=S)) for t in trained if t in CONTRAST_TASKS]),
+    ]
+    return [{'claim': c, 'expect': e, 'pairs': p, 'note': '' if p else 'the preset has no runs for it'} for c, e, p in claims]
+
 # %% ../nbs/10_significance.ipynb #90ecf444
 def _verdict(expect: str, ds: list[dict]) -> str:
     ran = [d for d in ds if d]
     if not ran: return 'not run'
     better, worse = sum(d['significant'] and d['diff'] > 0 for d in ran), sum(d['significant'] and d['diff'] < 0 for d in ran)
+    if expect == 'not worse':   # "matches": no significant loss (which is not proof of equality: read the interval)
+        return 'contradicted' if worse == len(ran) else ('partly contradicted' if worse else 'supported')
     if expect == 'not better':
         return 'contradicted' if better == len(ran) else ('partly contradicted' if better else 'supported')
     if better and worse: return 'mixed'
@@ -87,7 +126,7 @@ def claim_table(out_dir: str|Path, cfg: PresetConfig, claims: list[dict]|None = 
     rows = []
     for c in (paper_claims(cfg) if claims is None else claims):
         ds = [compare(out_dir, a, b) for _, a, b in c['pairs']]
-        ev = '; '.join(f"{task_title(a.task)}: {_fmt_diff(d)}" for (_, a, _), d in zip(c['pairs'], ds) if d)
+        ev = '; '.join(f"{task_title(a.task)} ({label}): {_fmt_diff(d)}" for (label, a, _), d in zip(c['pairs'], ds) if d)
         rows.append({'claim': c['claim'], 'verdict': _verdict(c['expect'], ds), 'tested on': sum(bool(d) for d in ds),
                      'evidence (difference in points [95% CI], McNemar p)': ev or c.get('note') or '–'})
     return pd.DataFrame(rows).set_index('claim')

@@ -10,9 +10,9 @@ from .core import FcotError
 
 # %% auto #0
 __all__ = ['FEMALE_NAMES', 'MALE_NAMES', 'NAMES', 'PEOPLE', 'ITEMS', 'SYNTH_TASKS', 'SynthTask', 'CoinFlip', 'LastLetters',
-           'ShuffledObjects', 'Arithmetic', 'DateArithmetic', 'get_synth', 'task_spec', 'register_tasks', 'generate',
-           'make_split', 'parse_question', 'solve_question', 'count_tokens', 'cut_tokens', 'Rationale',
-           'OfflineTeacher']
+           'ShuffledObjects', 'Arithmetic', 'DateArithmetic', 'Addition', 'Multiplication', 'get_synth', 'task_spec',
+           'register_tasks', 'generate', 'make_split', 'parse_question', 'solve_question', 'count_tokens', 'cut_tokens',
+           'Rationale', 'OfflineTeacher']
 
 # %% ../nbs/08_synthetic.ipynb #917d4764
 def _rng(*parts) -> random.Random:
@@ -47,6 +47,7 @@ class SynthTask:
     "A procedural task: sample, render, parse, solve and explain one problem (subclasses fill these in)."
     name: str; title: str; answer_type: str; letters: str|None = None
     defaults: dict = {}
+    sloppy: bool = False   # can `steps(..., flaw='sloppy')` write a wrong step that still reaches the right answer?
 
     def difficulty(self, **kw) -> dict:
         "The full difficulty settings: `defaults` updated by `kw`, naming any unknown knob."
@@ -612,8 +613,83 @@ class DateArithmetic(SynthTask):
         out.append(pick([f'In MM/DD/YYYY, that is {_mdy(target)}.', f'That is {_mdy(target)} in MM/DD/YYYY.']))
         return out, L or self.wrong_answer(p, self.solve(p), rng)
 
+# %% ../nbs/08_synthetic.ipynb #b7a42c9c
+def _spaced(n: int) -> str: return ' '.join(str(n))
+
+_COLUMN_NAMES = ('ones', 'tens', 'hundreds', 'thousands', 'ten thousands', 'hundred thousands')
+
+class _ColumnTask(SynthTask):
+    "Multi-digit arithmetic worked column by column from the ones, with carries (subclasses say what a column computes)."
+    answer_type, sloppy = 'string', True
+    _Q: re.Pattern
+
+    def state_answer(self, answer): return answer
+    def reached(self, p, rationale):
+        m = re.findall(r'answer is ((?:\d )*\d)(?!\d)', rationale)
+        return m[-1] if m else None
+    def value(self, p) -> int: raise NotImplementedError
+    def columns(self, p) -> list[tuple[str, int]]:
+        "(the column's sum written out, without the carry in; its value) from the ones up."
+        raise NotImplementedError
+    def solve(self, p): return _spaced(self.value(p))
+    def wrong_answer(self, p, answer, rng):
+        v = self.value(p)
+        return _spaced(rng.choice([v + d for d in (-100, -10, -1, 1, 10, 100) if v + d > 0]))
+    def parse(self, question):
+        q = question.strip()
+        if not self._Q.match(q): return None
+        p = self._read(q)
+        return p if p is not None and self.render(p)[0] == q else None
+
+    def steps(self, p, pick, rng, flaw):
+        cols = self.columns(p)
+        bad = rng.randrange(len(cols)) if flaw in ('step', 'sloppy') else None
+        style, named = pick(['write', 'digit', 'put']), pick([False, True])
+        out, carry, digits = [], 0, []
+        for i, (expr, v) in enumerate(cols):
+            s = shown = v + carry
+            if i == bad:
+                shown = s + rng.choice([d for d in (-2, -1, 1, 2) if s + d >= 0])
+                if flaw == 'step': s = shown          # a real mistake: carried on into the answer
+            d, c, last = s % 10, s // 10, i == len(cols) - 1
+            tail = ({'write': f'write {_spaced(s)}', 'digit': f'digits {_spaced(s)}', 'put': f'put down {_spaced(s)}'} if last else
+                    {'write': f'write {d} carry {c}', 'digit': f'digit {d} , carry {c}', 'put': f'put down {d} and carry {c}'})[style]
+            out.append((f'{_COLUMN_NAMES[i]} : ' if named else '') + expr + (f' + {carry}' if carry else '') + f' = {shown} , {tail} .')
+            digits.append(_spaced(s) if last else str(d)); carry = c
+        return out, ' '.join(reversed(digits))
+
+class Addition(_ColumnTask):
+    name, title = 'synth_addition', 'Multi-digit addition (synthetic)'
+    defaults = {'n_digits': 3, 'n_terms': 2}
+    _Q = re.compile(r'^\d(?: \d)*(?: \+ \d(?: \d)*)+$')
+
+    def sample(self, rng, n_digits=3, n_terms=2):
+        if n_digits < 1 or n_terms < 2: raise FcotError(f'need n_digits >= 1 and n_terms >= 2, got {n_digits}, {n_terms}')
+        return {'terms': [rng.randint(10 ** (n_digits - 1), 10 ** n_digits - 1) for _ in range(n_terms)]}
+    def render(self, p): return ' + '.join(map(_spaced, p['terms'])), None
+    def _read(self, q): return {'terms': [int(t.replace(' ', '')) for t in q.split(' + ')]}
+    def value(self, p): return sum(p['terms'])
+    def columns(self, p):
+        ds = [str(t)[::-1] for t in p['terms']]
+        cols = [[int(d[i]) for d in ds if i < len(d)] for i in range(max(map(len, ds)))]
+        return [(' + '.join(map(str, c)), sum(c)) for c in cols]
+
+class Multiplication(_ColumnTask):
+    name, title = 'synth_multiplication', 'Multi-digit multiplication (synthetic)'
+    defaults = {'n_digits': 3}
+    _Q = re.compile(r'^\d(?: \d)* \* \d$')
+
+    def sample(self, rng, n_digits=3):
+        if n_digits < 1: raise FcotError(f'need n_digits >= 1, got {n_digits}')
+        return {'a': rng.randint(10 ** (n_digits - 1), 10 ** n_digits - 1), 'b': rng.randint(2, 9)}
+    def render(self, p): return f"{_spaced(p['a'])} * {p['b']}", None
+    def _read(self, q): a, b = q.split(' * '); return {'a': int(a.replace(' ', '')), 'b': int(b)}
+    def value(self, p): return p['a'] * p['b']
+    def columns(self, p): return [(f"{x} * {p['b']}", int(x) * p['b']) for x in str(p['a'])[::-1]]
+
 # %% ../nbs/08_synthetic.ipynb #599ca989
-SYNTH_TASKS: dict[str, SynthTask] = {t.name: t for t in (CoinFlip(), LastLetters(), ShuffledObjects(), Arithmetic(), DateArithmetic())}
+SYNTH_TASKS: dict[str, SynthTask] = {t.name: t for t in (CoinFlip(), LastLetters(), ShuffledObjects(), Arithmetic(), DateArithmetic(),
+                                                          Addition(), Multiplication())}
 _CATEGORY = {'yesno': 'symbolic', 'string': 'symbolic', 'number': 'arithmetic', 'letter': 'other'}
 _TRIGGERS = {'number': ('Therefore, the answer (arabic numerals) is', 'The answer (arabic numerals) is'),
              'yesno': ('Therefore, the answer (Yes or No) is', 'The answer (Yes or No) is')}
@@ -701,30 +777,40 @@ class Rationale:
     finish_reason: str        # 'stop', or 'length' when cut off
     answer: str|None          # the answer the text reaches (None when cut off before any)
     gold: str                 # the right answer
-    flaw: str|None            # None, 'step', 'answer' or 'truncation'
+    flaw: str|None            # None, 'step', 'answer', 'truncation' or 'sloppy' (a wrong step, the right answer)
     task: str
 
 class OfflineTeacher(Teacher):
     "A stand-in for an LLM teacher on the synthetic tasks: templated, temperature-dependent rationales with mistakes at configurable rates."
     backend = 'offline'
 
-    def __init__(self, step_error: float = 0.0, answer_error: float = 0.0, truncation: float = 0.0, correlation: float = 0.0,
-                 direct_error: float = 0.5, seed: int = 0, gap: float = 1.0, cot_trigger: str = "Let's think step by step."):
+    def __init__(self,
+                 step_error: float = 0.0,    # share of rationales with a wrong step that leads to a wrong answer
+                 answer_error: float = 0.0,  # share with right steps and a wrong stated answer
+                 truncation: float = 0.0,    # share cut off before the end
+                 correlation: float = 0.0,   # how far a question's samples share its greedy rationale's flaw (0: independent)
+                 direct_error: float = 0.5,  # error rate of zero-shot answers (no rationale)
+                 seed: int = 0,
+                 gap: float = 1.0,           # nats between a phrasing and the next most likely one (at temperature 1)
+                 cot_trigger: str = "Let's think step by step.",
+                 sloppy: float = 0.0):       # share with a wrong step that still reaches the right answer (kept by curation)
         rates = {'step_error': step_error, 'answer_error': answer_error, 'truncation': truncation,
-                 'correlation': correlation, 'direct_error': direct_error}
+                 'correlation': correlation, 'direct_error': direct_error, 'sloppy': sloppy}
         for k, v in rates.items():
             if not 0 <= v <= 1: raise FcotError(f'OfflineTeacher: {k} must be between 0 and 1, got {v}')
-        if step_error + answer_error + truncation > 1:
-            raise FcotError(f'OfflineTeacher: step_error + answer_error + truncation must be at most 1, got {step_error + answer_error + truncation}')
+        if step_error + answer_error + truncation + sloppy > 1:
+            raise FcotError(f'OfflineTeacher: step_error + answer_error + truncation + sloppy must be at most 1, '
+                            f'got {step_error + answer_error + truncation + sloppy}')
         if gap <= 0: raise FcotError(f'OfflineTeacher: gap must be > 0, got {gap}')
         self.step_error, self.answer_error, self.truncation, self.correlation = step_error, answer_error, truncation, correlation
-        self.direct_error, self.seed, self.gap, self.cot_trigger = direct_error, seed, gap, cot_trigger
+        self.direct_error, self.seed, self.gap, self.cot_trigger, self.sloppy = direct_error, seed, gap, cot_trigger, sloppy
 
     @property
     def model(self) -> str:
         "The name in completion records and cache keys: it spells out every setting, so different settings never share cached completions."
         return (f'offline(step={self.step_error:g},answer={self.answer_error:g},trunc={self.truncation:g},'
-                f'corr={self.correlation:g},direct={self.direct_error:g},gap={self.gap:g},seed={self.seed})')
+                f'corr={self.correlation:g},direct={self.direct_error:g},gap={self.gap:g},seed={self.seed}'
+                + (f',sloppy={self.sloppy:g})' if self.sloppy else ')'))
 
     @property
     def error_rate(self) -> float:
@@ -733,7 +819,7 @@ class OfflineTeacher(Teacher):
 
     def describe(self) -> dict:
         return {**super().describe(), 'step_error': self.step_error, 'answer_error': self.answer_error, 'truncation': self.truncation,
-                'correlation': self.correlation, 'direct_error': self.direct_error, 'seed': self.seed, 'gap': self.gap}
+                'correlation': self.correlation, 'direct_error': self.direct_error, 'seed': self.seed, 'gap': self.gap, 'sloppy': self.sloppy}
 
     def count_tokens(self, text: str) -> int: return max(1, count_tokens(text))
 
@@ -749,7 +835,8 @@ class OfflineTeacher(Teacher):
         if temperature > 0:
             r = _rng('flaw', self.seed, question, float(temperature), sample_index)
             if r.random() >= self.correlation: u = r.random()
-        for flaw, edge in (('step', self.step_error), ('answer', self.step_error + self.answer_error), ('truncation', self.error_rate)):
+        for flaw, edge in (('step', self.step_error), ('answer', self.step_error + self.answer_error), ('truncation', self.error_rate),
+                           ('sloppy', self.error_rate + self.sloppy)):
             if u < edge: return flaw
         return None
 
@@ -760,7 +847,8 @@ class OfflineTeacher(Teacher):
         rng = _rng(*key)
         pick = _Picker(rng, temperature, self.gap)
         flaw = self._flaw(question, temperature, sample_index)
-        sents, reached = t.steps(p, pick, rng, 'step' if flaw == 'step' else None)
+        if flaw == 'sloppy' and not t.sloppy: flaw = None         # a task with no way to be sloppy and right writes a clean rationale
+        sents, reached = t.steps(p, pick, rng, flaw if flaw in ('step', 'sloppy') else None)
         gold = t.solve(p)
         if flaw == 'step' and reached == gold: flaw = 'answer'   # the misstep happened not to matter: state a wrong answer instead
         if flaw == 'answer': reached = t.wrong_answer(p, gold, rng)

@@ -218,3 +218,19 @@ def test_two_runs_in_one_folder_are_refused(tmp_path):
             run_preset(smoke_config(), tmp_path, progress=False)
         assert not (tmp_path/'results.jsonl').exists()
     assert len(run_preset(smoke_config(), tmp_path, progress=False)) == 10   # once it is released, the run goes ahead
+
+def test_cpu_preset_smoke_runs_and_tests_every_effect(tmp_path):
+    "The embedded default's grid at a tiny size (issue 11): every run, then its report notebook with one verdict per effect."
+    from fcot.reproduce import cpu_config, cpu_smoke_config
+    from fcot.significance import paper_claims
+    cfg = cpu_smoke_config()
+    assert len(plan(cfg)[0]) == len(plan(cpu_config())[0])                      # the same grid as `make demo`
+    rows = run_preset(cfg, tmp_path, progress=False, workers=2)
+    assert len(rows) == len(plan(cfg)[0])
+    assert run_notebooks('cpu-smoke', tmp_path, ['cpu_preset'], progress=False) == {'cpu_preset': 'ran'}
+    claims = list(csv.DictReader(open(tmp_path/'cpu_preset'/'claims.csv')))
+    assert [c[''] if '' in c else c['claim'] for c in claims] == [c['claim'] for c in paper_claims(cfg)]
+    assert all(c['tested on'] != '0' for c in claims)                            # every effect has its runs
+    overview = list(csv.DictReader(open(tmp_path/'cpu_preset'/'overview.csv')))
+    assert len(overview) == sum(len(c['pairs']) for c in paper_claims(cfg)) and all(r['McNemar p'] for r in overview)
+    assert (tmp_path/'cpu_preset'/'studies.png').stat().st_size > 10_000

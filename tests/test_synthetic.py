@@ -69,12 +69,19 @@ def brute_date(q):
     for _ in range(abs(shift + off)): day = day + dt.timedelta(days=1 if shift + off > 0 else -1)
     return dict((c, L) for L, c in re.findall(r'\(([A-F])\) (\S+)', choices))[day.strftime('%m/%d/%Y')]
 
+def brute_column(q):
+    "The spaced-digit answer by Python's own integer arithmetic on the question's numbers."
+    nums = [int(x.replace(' ', '')) for x in re.split(r' [+*] ', q)]
+    v = sum(nums) if ' + ' in q else nums[0] * nums[1]
+    return ' '.join(str(v))
+
 BRUTE = {'synth_coin_flip': brute_coin, 'synth_last_letters': brute_letters, 'synth_shuffled_objects': brute_shuffle,
-         'synth_arithmetic': brute_arith, 'synth_date': brute_date}
+         'synth_arithmetic': brute_arith, 'synth_date': brute_date, 'synth_addition': brute_column, 'synth_multiplication': brute_column}
 
 HARDER = {'synth_coin_flip': dict(n_people=9), 'synth_last_letters': dict(n_words=6),
           'synth_shuffled_objects': dict(n_objects=5, n_swaps=7), 'synth_arithmetic': dict(n_ops=5, max_number=99),
-          'synth_date': dict(max_days=400, n_choices=4)}
+          'synth_date': dict(max_days=400, n_choices=4), 'synth_addition': dict(n_digits=5, n_terms=4),
+          'synth_multiplication': dict(n_digits=6)}
 
 @pytest.mark.parametrize('name', TASKS)
 def test_answers_exact(name):
@@ -212,7 +219,7 @@ def test_stage2_through_text_matches_rationale(name):
             ans, fin2 = t.complete_text(p1 + text + '\nTherefore, the answer is')
             assert fin2 == 'stop' and ans.startswith(' ') and ans.endswith('.')
             pred = extract_answer(ans, spec.answer_type, spec.letters, mode='first')
-            if ref.answer is not None: assert pred == ref.answer
+            if ref.answer is not None: assert answers_match(pred, ref.answer, spec.answer_type) and pred is not None
             else: assert pred is not None   # a cut-off rationale still gets an answer (a guess)
             # the paper's task-specific triggers work as well
             ans2, _ = t.complete_text(p1 + text + '\n' + spec.answer_trigger)
@@ -260,3 +267,18 @@ def test_real_questions_have_the_same_surface_form(real_data):
         parsed = [r for r in single if (f := parse_question(r['question'])) and f[0].name == synth]
         assert len(parsed) >= 0.9 * len(single) and len(parsed) > 400
         if synth == 'synth_coin_flip': assert all(solve_question(r['question']) == r['answer'] for r in parsed)
+
+
+@pytest.mark.parametrize('name', ['synth_addition', 'synth_multiplication'])
+def test_sloppy_rationales_are_wrong_inside_and_right_at_the_end(name):
+    "A sloppy rationale has a column whose stated sum is wrong, yet reaches the gold answer, so curation keeps it."
+    t = OfflineTeacher(sloppy=0.4, seed=3)
+    rs = [t.explain(r['question'], 0.7, j) for r in generate(name, 100, seed=5) for j in range(2)]
+    sloppy = [r for r in rs if r.flaw == 'sloppy']
+    assert 0.3 < len(sloppy) / len(rs) < 0.5 and all(r.answer == r.gold for r in rs)
+    def bad_column(text):   # some 'x + y (+ c) = s' or 'x * y (+ c) = s' that does not hold
+        for expr, s in re.findall(r'((?:\d+ [+*] )+\d+(?: \+ \d+)?) = (\d+) ,', text):
+            if eval(expr) != int(s): return True
+        return False
+    assert all(bad_column(r.text) for r in sloppy) and not any(bad_column(r.text) for r in rs if r.flaw is None)
+    assert OfflineTeacher(sloppy=0.4, seed=3).model.endswith(',sloppy=0.4)') and 'sloppy' not in OfflineTeacher().model
