@@ -87,7 +87,7 @@ METHOD_LABELS = {'zero_shot': 'Zero-shot', 'zero_shot_cot': 'Zero-shot-CoT', 'fe
 def diverse_label(cfg: PresetConfig, tasks: list|None = None) -> str:
     "The diverse-reasoning row's name, with its D (per task when they differ)."
     tasks = list(tasks or cfg.tasks)
-    Ds = {t: cfg.diverse(t) for t in tasks}
+    Ds = {t: cfg.diverse(t) for t in tasks if cfg.diverse(t) > 1} or {t: cfg.diverse(t) for t in tasks}   # tasks without it show '–'
     if len(set(Ds.values())) <= 1: return f'Fine-tune-CoT + diverse reasoning (D={next(iter(Ds.values()), 1)})'
     return 'Fine-tune-CoT + diverse reasoning (' + ', '.join(f'{task_title(t)} D={d}' for t, d in Ds.items()) + ')'
 
@@ -102,7 +102,9 @@ def _student_rows(cfg: PresetConfig, students: list, tasks: list) -> list[tuple[
             else: out.append((METHOD_LABELS[meth], m, meth, 1))
     return out
 
-def _student_spec(cfg: PresetConfig, t: str, meth: str, D: int|None, m: str) -> RunSpec:
+def _student_spec(cfg: PresetConfig, t: str, meth: str, D: int|None, m: str) -> RunSpec|None:
+    "The run behind one student cell; None for the diverse-reasoning cell (`D` None) of a task without diverse reasoning."
+    if D is None and cfg.diverse(t) == 1: return None
     return RunSpec(t, meth, cfg.diverse(t) if D is None else D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
                    cfg.teacher if meth == 'ft_cot' else 'default', m)
 
@@ -114,7 +116,7 @@ def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|
     table = {('Random', ''): [val(RunSpec(t, 'random')) for t in tasks],
              (f'Teacher: Zero-shot-CoT', cfg.teacher): [val(RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
     for label, m, meth, D in _student_rows(cfg, students, tasks):
-        table[(label, m)] = [val(_student_spec(cfg, t, meth, D, m)) for t in tasks]
+        table[(label, m)] = [val(s) if (s := _student_spec(cfg, t, meth, D, m)) else math.nan for t in tasks]
     df = pd.DataFrame.from_dict(table, orient='index', columns=[task_title(t) for t in tasks])
     df.index = pd.MultiIndex.from_tuples(df.index, names=['method', 'model'])
     return df

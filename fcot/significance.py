@@ -149,7 +149,7 @@ def paper_table(rows, cfg: PresetConfig, paper: dict, family: str = 'gpt2', para
     theirs = {r['method']: r for r in paper['tables'][family] if r['method'] in ('random', 'teacher') or r.get('params') == params}
     specs = {'random': lambda t: RunSpec(t, 'random'), 'teacher': lambda t: RunSpec(t, 'teacher', teacher=cfg.teacher),
              **{m: (lambda t, m=m: _student_spec(cfg, t, m, 1, S)) for m in ('zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')},
-             'diverse': lambda t: _student_spec(cfg, t, 'ft_cot', None, S) if cfg.diverse(t) > 1 else None}
+             'diverse': lambda t: _student_spec(cfg, t, 'ft_cot', None, S)}
     table = {}
     for m, label in PAPER_METHODS.items():
         table[(label, mine)] = [accuracy_of(idx, specs[m](t)) if specs[m](t) else math.nan for t in tasks]

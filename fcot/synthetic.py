@@ -622,11 +622,10 @@ class _ColumnTask(SynthTask):
     "Multi-digit arithmetic worked column by column from the ones, with carries (subclasses say what a column computes)."
     answer_type, sloppy = 'string', True
     _Q: re.Pattern
+    _reach = {**SynthTask._reach, 'string': r'answer is ((?:\d )*\d)(?!\d)'}   # the answer as spaced digits
+    _fallback = {**SynthTask._fallback, 'string': None}                        # a cut-off working has reached nothing
 
     def state_answer(self, answer): return answer
-    def reached(self, p, rationale):
-        m = re.findall(r'answer is ((?:\d )*\d)(?!\d)', rationale)
-        return m[-1] if m else None
     def value(self, p) -> int: raise NotImplementedError
     def columns(self, p) -> list[tuple[str, int]]:
         "(the column's sum written out, without the carry in; its value) from the ones up."
@@ -639,7 +638,7 @@ class _ColumnTask(SynthTask):
         q = question.strip()
         if not self._Q.match(q): return None
         p = self._read(q)
-        return p if p is not None and self.render(p)[0] == q else None
+        return p if self.render(p)[0] == q else None
 
     def steps(self, p, pick, rng, flaw):
         cols = self.columns(p)

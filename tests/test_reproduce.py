@@ -229,7 +229,7 @@ def test_cpu_preset_smoke_runs_and_tests_every_effect(tmp_path):
     assert len(rows) == len(plan(cfg)[0])
     assert run_notebooks('cpu-smoke', tmp_path, ['cpu_preset'], progress=False) == {'cpu_preset': 'ran'}
     claims = list(csv.DictReader(open(tmp_path/'cpu_preset'/'claims.csv')))
-    assert [c[''] if '' in c else c['claim'] for c in claims] == [c['claim'] for c in paper_claims(cfg)]
+    assert [c['claim'] for c in claims] == [c['claim'] for c in paper_claims(cfg)]
     assert all(c['tested on'] != '0' for c in claims)                            # every effect has its runs
     overview = list(csv.DictReader(open(tmp_path/'cpu_preset'/'overview.csv')))
     assert len(overview) == sum(len(c['pairs']) for c in paper_claims(cfg)) and all(r['McNemar p'] for r in overview)
