@@ -208,9 +208,9 @@ def make_cli_teacher(rc: RunConfig):
     known = sorted(set(TEACHER_BACKENDS) | {'offline'})
     if tc.backend not in known: raise FcotError(f"unknown teacher backend {tc.backend!r}; known: {known}")
     if tc.backend == 'offline':
-        from fcot.synthetic import OfflineTeacher
+        from fcot.offline import OfflineTeacher
         try: return OfflineTeacher(**{'seed': tc.seed, **rc['offline']})
-        except TypeError as e: raise FcotError(f"bad offline teacher option ({e}); see fcot.synthetic.OfflineTeacher") from None
+        except TypeError as e: raise FcotError(f"bad offline teacher option ({e}); see fcot.offline.OfflineTeacher") from None
     if tc.backend == 'recorded' and tc.model in ('', None, 'kojima', 'text-davinci-002'):   # the recorded teacher is text-davinci-002
         from fcot.recorded import load_recorded
         kw = {'data_dir': rc['data_dir']} if rc['data_dir'] else {}

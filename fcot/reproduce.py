@@ -10,7 +10,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .core import Config, FcotError, read_json, read_jsonl, append_jsonl, seed_everything, write_json, write_jsonl
-from .synthetic import make_split, OfflineTeacher, SYNTH_TASKS
+from .synthetic import make_split, SYNTH_TASKS
+from .offline import OfflineTeacher
 from .teachers import CotConfig, TeacherConfig, sample_zero_shot_cot, make_teacher, estimate_run, default_cache_path
 from .curate import CurateConfig, curate, vanilla_samples
 from .students import StudentConfig, train_student, PRESETS as STUDENT_PRESETS

@@ -91,7 +91,7 @@ def test_evaluate_writes_predictions_metrics_config(pipeline):
     assert f"{TASK} ft_cot: accuracy {m['accuracy']:.4f}" in outs['evaluate']
 
 def test_dry_run_makes_no_calls(tmp_path, monkeypatch):
-    from fcot.synthetic import OfflineTeacher
+    from fcot.offline import OfflineTeacher
     def no_calls(self, *a, **k): raise AssertionError('a dry run called the teacher')
     monkeypatch.setattr(OfflineTeacher, 'complete', no_calls)
     out = ok('sample', TASK, '--backend', 'offline', '-D', 8, '--split', SPLIT, '--out', tmp_path/'t.jsonl',

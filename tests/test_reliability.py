@@ -127,7 +127,8 @@ def test_bad_device_is_named(pipeline, tmp_path):
 def test_records_that_cannot_be_written_are_rescued(tmp_path, monkeypatch):
     "Paid-for completions survive a failure to write the records file: they are kept in the user cache, and the error says where."
     import errno, fcot.teachers as T
-    from fcot.synthetic import OfflineTeacher, make_split
+    from fcot.offline import OfflineTeacher
+    from fcot.synthetic import make_split
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
     real = T.write_jsonl
     def flaky(path, recs):

@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 
 from fcot.core import FcotError
-from fcot.synthetic import (SYNTH_TASKS, OfflineTeacher, generate, make_split, parse_question, solve_question,
-                            count_tokens, get_synth)
+from fcot.synthetic import SYNTH_TASKS, generate, make_split, parse_question, solve_question, get_synth
+from fcot.offline import OfflineTeacher, count_tokens
 from fcot.answers import extract_answer, answers_match
 from fcot.tasks import get_task
 
