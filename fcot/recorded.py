@@ -17,7 +17,7 @@ from .answers import answers_match, extract_answer
 __all__ = ['TEACHER', 'METHODS', 'log_path', 'parse_namespace', 'zero_shot_trigger', 'parse_record', 'KojimaLog', 'parse_log',
            'kojima_order', 'split_choices', 'LogMatch', 'match_log', 'recorded_questions', 'recorded_task',
            'load_recorded', 'load_reasoning_teacher_completions', 'save_records', 'to_dataset', 'task_report',
-           'recorded_report', 'string_comparison_cases', 'markdown_table']
+           'recorded_report', 'string_comparison_cases']
 
 # %% ../nbs/03_recorded.ipynb #7015c7aa
 TEACHER = 'text-davinci-002'
@@ -354,14 +354,3 @@ def string_comparison_cases(task, method: str = 'zero_shot_cot', data_dir: str|P
     log = parse_log(log_path(spec, method, data_dir))
     return [{'task': spec.name, 'log_record': lr['number'], 'pred_after': lr['pred_after'], 'gt': lr['gt']}
             for lr in log.records if lr['pred_after'] != lr['gt'] and _same(lr['pred_after'], lr['gt'], spec.answer_type)]
-
-# %% ../nbs/03_recorded.ipynb #4daa9c97
-def markdown_table(rows: list[dict], columns: list[str]|None = None, none: str = '-', digits: int|None = None) -> str:
-    "A GitHub Markdown table of `rows` (dicts), numbers right-aligned, None as `none`, floats with `digits` decimals if given."
-    columns = columns or (list(rows[0]) if rows else [])
-    fmt = lambda v: f'{v:.{digits}f}' if digits is not None and isinstance(v, float) else str(v)
-    cell = lambda v: none if v is None else fmt(v).replace('|', '\\|').replace('\n', ' ')
-    num = [all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows) for c in columns]
-    lines = ['| ' + ' | '.join(columns) + ' |', '|' + '|'.join('---:' if n else '---' for n in num) + '|']
-    lines += ['| ' + ' | '.join(cell(r.get(c)) for c in columns) + ' |' for r in rows]
-    return '\n'.join(lines) + '\n'

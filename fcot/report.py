@@ -10,17 +10,16 @@ import pandas as pd
 
 from .core import FcotError, project_root, read_jsonl, write_json, read_json
 from .tasks import get_task
-from .recorded import markdown_table
+from .core import markdown, save_table, _flat   # the one table writer; imported here for the report notebooks
 from .stats import wilson
 from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, student_family, preset_config
 
 # %% auto #0
 __all__ = ['VALUES', 'METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows',
            'accuracy_of', 'interval_of', 'value_of', 'task_title', 'diverse_label', 'main_table', 'family_tables',
-           'markdown', 'save_table', 'save_figure', 'diversity_table', 'plot_diversity', 'train_size_table',
-           'plot_by_task', 'teacher_table', 'plot_teachers', 'student_size_table', 'template_table', 'plot_bars',
-           'curation_table', 'run_predictions', 'sample_study', 'sample_markdown', 'notebooks_for', 'notebook_dir',
-           'run_notebooks']
+           'save_figure', 'diversity_table', 'plot_diversity', 'train_size_table', 'plot_by_task', 'teacher_table',
+           'plot_teachers', 'student_size_table', 'template_table', 'plot_bars', 'curation_table', 'run_predictions',
+           'sample_study', 'sample_markdown', 'notebooks_for', 'notebook_dir', 'run_notebooks']
 
 # %% ../nbs/10_report.ipynb #3885989c
 def open_preset(preset: str, out_dir: str|Path|None = None) -> tuple[PresetConfig, Path, list[dict]]:
@@ -128,29 +127,6 @@ def family_tables(rows, cfg: PresetConfig, what: str = 'accuracy') -> dict[str, 
     return {f: main_table(rows, cfg, ms, what=what) for f, ms in fams.items()}
 
 # %% ../nbs/10_report.ipynb #4115e06e
-def _flat(df: pd.DataFrame) -> pd.DataFrame:
-    if isinstance(df.index, pd.MultiIndex):
-        df = df.copy(); df.index = [' · '.join(str(x) for x in i if str(x)) for i in df.index]
-    return df
-
-def markdown(df: pd.DataFrame, digits: int = 1) -> str:
-    "A Markdown table (`fcot.recorded.markdown_table`); NaN shown as '–'."
-    df = _flat(df)
-    val = lambda v: None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, 'item') else v)
-    rows = [{'': str(i), **{str(c): val(v) for c, v in zip(df.columns, r)}} for i, r in zip(df.index, df.itertuples(index=False))]
-    return markdown_table(rows, ['', *map(str, df.columns)], none='–', digits=digits)
-
-def save_table(df: pd.DataFrame, out_dir: str|Path, name: str, digits: int = 1) -> list[Path]:
-    "Write `df` as `name.csv`, `name.md` and `name.tex` in `out_dir`; returns the paths."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    flat = _flat(df)
-    flat.to_csv(out/f'{name}.csv', float_format=f'%.{digits + 1}f')
-    (out/f'{name}.md').write_text(markdown(df, digits))
-    num = flat.select_dtypes('number').columns
-    tex = flat.to_latex(na_rep='--', float_format=f'%.{digits}f'.__mod__ if len(num) else None, escape=True)
-    (out/f'{name}.tex').write_text(tex)
-    return [out/f'{name}.{x}' for x in ('csv', 'md', 'tex')]
-
 def save_figure(fig, out_dir: str|Path, name: str) -> list[Path]:
     "Write a matplotlib figure as `name.png` and `name.pdf` in `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)

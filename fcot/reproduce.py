@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 from .core import Config, FcotError, read_json, read_jsonl, append_jsonl, seed_everything, write_json, write_jsonl
 from .synthetic import make_split, SYNTH_TASKS
 from .offline import OfflineTeacher
-from .teachers import CotConfig, TeacherConfig, sample_zero_shot_cot, make_teacher, estimate_run, default_cache_path
+from .teachers import CotConfig, sample_zero_shot_cot, estimate_run, default_cache_path
+from .backends import TeacherConfig, make_teacher
 from .curate import CurateConfig, curate, vanilla_samples
 from .students import StudentConfig, train_student, PRESETS as STUDENT_PRESETS
 from .evaluate import evaluate_student, EvalConfig
@@ -673,7 +674,7 @@ def check_config(cfg: PresetConfig) -> list[str]:
         try:
             tc = TeacherConfig.from_dict({**t, 'backend': b})
             if not tc.model: problems.append(f"teacher {name!r}: no model given")
-            from fcot.teachers import TEACHER_BACKENDS
+            from fcot.backends import TEACHER_BACKENDS
             if b not in TEACHER_BACKENDS: problems.append(f"teacher {name!r}: unknown backend {b!r}; known: {sorted(TEACHER_BACKENDS)}")
         except (FcotError, TypeError) as e: problems.append(f"teacher {name!r}: {e}")
     if cfg.student not in cfg.students: problems.append(f"main student {cfg.student!r} is not in students {cfg.students}")

@@ -710,12 +710,11 @@ def task_spec(name):
                     log_name='')
 
 def register_tasks() -> None:
-    "Add the synthetic tasks to the task registry (`fcot.tasks.register_task`), so `get_task` and answer extraction know them."
+    "Add the synthetic tasks to the task registry (`fcot.tasks.register_task`); `get_task` calls it on its first miss (`TASK_PROVIDERS`)."
     from fcot.tasks import TASKS, register_task
     for name in SYNTH_TASKS:
         if name not in TASKS: register_task(task_spec(name))
 
-register_tasks()
 
 def generate(task, n: int, seed: int = 0, exclude=(), start: int = 0, **difficulty) -> list[dict]:
     "`n` task records with distinct questions (none in `exclude`), seeded; indices count from `start`."

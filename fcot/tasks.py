@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_tasks.ipynb #e4393fdd
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, re, shutil, tempfile, urllib.error, urllib.request
+import dataclasses, hashlib, importlib, json, os, random, re, shutil, tempfile, urllib.error, urllib.request
 from pathlib import Path
 from typing import Iterable, NamedTuple
 from tqdm.auto import tqdm
@@ -12,8 +12,8 @@ from .core import FcotError, DATA_ENV, cache_dir, data_dir, data_file, read_json
 from .core import data_dir as _data_dir
 
 # %% auto #0
-__all__ = ['TASKS', 'PAPER_TASKS', 'AQUA_TRAIN_SIZE', 'AQUA_TRAIN_URL', 'SOURCES', 'MANIFEST', 'TaskSpec', 'get_task',
-           'register_task', 'read_aqua', 'read_gsm8k', 'read_commonsense_qa', 'read_mawps', 'read_svamp',
+__all__ = ['TASKS', 'PAPER_TASKS', 'TASK_PROVIDERS', 'AQUA_TRAIN_SIZE', 'AQUA_TRAIN_URL', 'SOURCES', 'MANIFEST', 'TaskSpec',
+           'get_task', 'register_task', 'read_aqua', 'read_gsm8k', 'read_commonsense_qa', 'read_mawps', 'read_svamp',
            'read_strategy_qa', 'read_symbolic', 'read_bigbench_choices', 'load_task', 'read_log_questions', 'log_match',
            'split_file', 'load_split', 'train_test_overlap', 'to_dataset', 'DataFile', 'download_data']
 
@@ -80,11 +80,20 @@ def _key(name: str) -> str: return str(name).strip().lower().replace('-', '_').r
 PAPER_TASKS: tuple[str, ...] = tuple(TASKS)  # the paper's twelve, in the paper's order
 _ALIASES = {_key(a): s.name for s in TASKS.values() for a in (s.name, *s.aliases)}
 
+TASK_PROVIDERS: list[str] = ['fcot.synthetic']   # modules whose `register_tasks()` adds more tasks, asked on a miss
+_PROVIDED: set[str] = set()
+
+def _load_providers() -> None:
+    "Let each module of `TASK_PROVIDERS` register its tasks (once): importing fcot changes no registry."
+    for mod in TASK_PROVIDERS:
+        if mod not in _PROVIDED: _PROVIDED.add(mod); importlib.import_module(mod).register_tasks()
+
 def get_task(name: str|TaskSpec) -> TaskSpec:
     "The `TaskSpec` of `name` (a reasoning-teacher name or an alias such as Kojima et al.'s 'singleeq'); unknown names raise `FcotError` listing the known ones."
     if isinstance(name, TaskSpec) or (not isinstance(name, str) and hasattr(name, 'answer_type')): return name   # a spec (or one like it)
     if not isinstance(name, str): raise FcotError(f"expected a task name or TaskSpec, got {type(name).__name__}")
     key = _key(name)
+    if key not in _ALIASES: _load_providers()
     if key not in _ALIASES:
         raise FcotError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)} "
                         f"(aliases: {', '.join(sorted(k for k in _ALIASES if k not in TASKS))})")

@@ -206,3 +206,39 @@ def test_wrong_values_are_named_not_tracebacks(pipeline, tmp_path):
     bad.write_text(json.dumps(smoke_config().to_dict() | {'epochs': 'many'}))
     assert "PresetConfig.epochs = 'many' (str)" in error('reproduce', '--preset', bad, '--out-dir', tmp_path/'o')
     assert 'workers must be an integer >= 1' in error('reproduce', '--preset', 'smoke', '--out-dir', tmp_path/'o', '--workers', 0)
+
+@pytest.mark.parametrize('command', ['sample', 'curate', 'train', 'evaluate'])
+def test_every_default_in_the_help_is_the_dataclass_default(command):
+    "Defaults are written once, in the config dataclasses: the help shows theirs, for every config flag (issue 12)."
+    import argparse
+    from fcot.cli import option_info, _Formatter
+    p = build_parser(expand=command)
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    fmt = _Formatter(command)
+    flags = [a for a in sub._actions if getattr(a, 'fcot_key', None) and '.' in a.fcot_key and a.nargs != 0]
+    assert len(flags) >= 8
+    for a in flags:
+        _, default, _ = option_info(command, a.fcot_key)
+        text = fmt._get_help_string(a)
+        if 'default' in text and '(default ' not in text: continue   # a computed default, described in words
+        shown = 'none' if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else str(default)
+        assert text.endswith(f'(default {shown})'), (a.option_strings, text, default)
+    every = {a.fcot_key for a in sub._actions if getattr(a, 'fcot_key', None)}
+    from fcot.cli import _command_specs
+    import dataclasses
+    for name, cls in _command_specs()[command].sections.items():   # every field of every section has a flag
+        assert {f'{name}.{f.name}' for f in dataclasses.fields(cls)} <= every
+
+def test_generated_flags_set_any_field_and_values_are_checked_by_the_config(tmp_path):
+    p = build_parser(expand='train')
+    a = p.parse_args(['train', '--samples', 'x.jsonl', '--student.warmup_ratio', '0.1', '--epochs', '3', '--device', 'cpu',
+                      '--student.lora_targets', '["c_attn"]'])
+    rc = config_from_args('train', a)
+    assert rc['student']['warmup_ratio'] == 0.1 and rc['student']['epochs'] == 3 and rc['student']['device'] == 'cpu'
+    assert rc['student']['lora_targets'] == ['c_attn']
+    rc = config_from_args('train', p.parse_args(['train', '--samples', 'x', '--model', '12345']))
+    assert rc['student']['model'] == '12345'   # a string field keeps its text, digits or not
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(['train', '--samples', 'x.jsonl', '--out', str(tmp_path/'s'), '--epochs', 'two']) == 2
+    assert "StudentConfig.epochs = 'two' (str) is not allowed: it must be an integer" in err.getvalue()

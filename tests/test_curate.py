@@ -81,7 +81,7 @@ def test_counts_per_task_and_filter_order():
     assert (c.records, c.kept) == (1, 1)
     t = report.total
     assert t.records == t.outside_split + t.no_rationale + t.incorrect + t.truncated + t.duplicate + t.kept == 6
-    table = report.table()
+    table = str(report)
     assert 'multiarith' in table and 'coin_flip' in table and table.splitlines()[-1].split()[0] == 'total'
 
 def test_vanilla_from_task_records():

@@ -288,3 +288,16 @@ def test_split_order_is_the_files_even_when_unsorted(real_data, tmp_path):
 def test_damaged_split_files_are_refused(real_data, tmp_path, split, message):
     with pytest.raises(FcotError, match=message):
         load_split('coin_flip', data_dir=_data_with_split(tmp_path, real_data, 'coin_flip', split))
+
+def test_no_registry_changes_at_import_and_synthetic_tasks_are_found():
+    "Importing fcot.synthetic registers nothing (issue 12); get_task finds the synthetic tasks whatever was imported before."
+    import subprocess, sys
+    code = ("import fcot.tasks as T, fcot.synthetic, fcot.offline, fcot.reproduce, fcot.cli\n"
+            "assert not any(n.startswith('synth_') for n in T.TASKS), sorted(T.TASKS)\n"
+            "print(T.get_task('synth_coin_flip').answer_type, T.get_task('SYNTH-addition').name, 'synth_coin_flip' in T.TASKS)")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ['yesno', 'synth_addition', 'True']
+    fresh = subprocess.run([sys.executable, '-c', "import fcot.tasks as T; print(T.get_task('synth_multiplication').name)"],
+                           capture_output=True, text=True)
+    assert fresh.stdout.strip() == 'synth_multiplication', fresh.stderr[-2000:]

@@ -9,10 +9,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from openai_stub import StubServer, adder_respond, prompt_of
 from fcot.core import FcotError, read_jsonl, write_json
-from fcot.teachers import (BatchPending, BatchTeacher, CompletionCache, CompletionRequest, CotConfig, FunctionTeacher,
-                           OpenAITeacher, RecordedTeacher, RunStats, TeacherConfig, TransformersTeacher, VLLMTeacher,
-                           cache_key, ingest_batch_results, make_teacher, register_backend, run_requests,
-                           sample_zero_shot_cot, vllm_plan, TEACHER_BACKENDS)
+from fcot.teachers import (CompletionCache, CompletionRequest, CotConfig, FunctionTeacher, RunStats, cache_key,
+                           run_requests, sample_zero_shot_cot)
+from fcot.api import BatchPending, BatchTeacher, OpenAITeacher, ingest_batch_results
+from fcot.backends import (RecordedTeacher, TeacherConfig, TransformersTeacher, VLLMTeacher, make_teacher, register_backend,
+                           vllm_plan, TEACHER_BACKENDS)
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = types.SimpleNamespace(name='toy_sums', answer_type='number', letters=None)
@@ -23,7 +24,7 @@ def questions(n):
              'answer': str(i + 2 + 3 * i + 1)} for i in range(n)]
 
 def fast_teacher(url, **kw):
-    kw = {'concurrency': 4, 'timeout': 0.5, 'backoff_base': 0.01, 'backoff_max': 0.05, 'max_retries': 4, **kw}
+    kw = {'concurrency': 4, 'timeout': 0.5, 'max_retries': 4, **kw}
     return OpenAITeacher('stub-adder', base_url=url, **kw)
 
 def check_records(run, n, d):
@@ -37,11 +38,10 @@ def check_records(run, n, d):
 # ---------------------------------------------------------------- faults
 KINDS = ['429', '500', 'slow', 'bad_json', 'drop', None]
 
-@pytest.mark.parametrize('client', ['asyncio', 'httpx'])
-def test_faults_are_retried_and_every_answer_arrives(tmp_path, client):
+def test_faults_are_retried_and_every_answer_arrives(tmp_path):
     fault = lambda n, attempt: KINDS[n % len(KINDS)] if attempt == 0 else None
     with StubServer(faults=fault, slow_seconds=1.2, retry_after='0.3') as srv:
-        run = sample_zero_shot_cot(fast_teacher(srv.url, http_client=client), questions(12), TASK, n_samples=2,
+        run = sample_zero_shot_cot(fast_teacher(srv.url), questions(12), TASK, n_samples=2,
                                    cache=tmp_path/'c.sqlite', progress=False)
         injected = sum(srv.injected.values())
         gaps = [b - a for k, ts in srv.arrivals.items() if len(ts) > 1 and srv.order[k] % len(KINDS) == 0
@@ -55,8 +55,7 @@ def test_faults_are_retried_and_every_answer_arrives(tmp_path, client):
 
 def test_chat_endpoint(tmp_path):
     with StubServer(faults=lambda n, a: '500' if a == 0 and n % 3 == 0 else None) as srv:
-        t = make_teacher({'backend': 'openai-chat', 'model': 'stub-adder', 'base_url': srv.url, 'timeout': 2,
-                          'backoff_base': 0.01})
+        t = make_teacher({'backend': 'openai-chat', 'model': 'stub-adder', 'base_url': srv.url, 'timeout': 2})
         run = sample_zero_shot_cot(t, questions(4), TASK, n_samples=2, progress=False)
     check_records(run, 4, 2)
     assert set(srv.paths) == {'/v1/chat/completions'} and run.stats.retries == srv.injected['500'] > 0
@@ -88,7 +87,7 @@ def test_retries_are_bounded(tmp_path):
             sample_zero_shot_cot(t, questions(2), TASK, allow_failures=True, progress=False)
 
 def test_connection_refused_gives_up(tmp_path):
-    t = OpenAITeacher('m', base_url='http://127.0.0.1:9/v1', timeout=0.5, backoff_base=0.01, max_retries=2)
+    t = OpenAITeacher('m', base_url='http://127.0.0.1:9/v1', timeout=0.5, max_retries=2)
     stats = RunStats()
     assert run_requests(t, [CompletionRequest('Q: x\nA:')], stats=stats, progress=False) == [None]
     assert stats.retries == 2 and 'connection error' in stats.errors[0]
@@ -158,7 +157,8 @@ CHILD = textwrap.dedent('''
     import sys, types
     sys.path.insert(0, sys.argv[4])
     from test_teachers import questions, TASK
-    from fcot.teachers import OpenAITeacher, sample_zero_shot_cot
+    from fcot.teachers import sample_zero_shot_cot
+    from fcot.api import OpenAITeacher
     t = OpenAITeacher('stub-adder', base_url=sys.argv[1], concurrency=2, timeout=5)
     sample_zero_shot_cot(t, questions(int(sys.argv[3])), TASK, n_samples=2, cache=sys.argv[2], progress=False)
     print('finished')
@@ -190,7 +190,7 @@ def test_sigkill_and_resume(tmp_path):
 def test_api_key_is_never_written(tmp_path, monkeypatch, capsys):
     key = 'sk-fcot-test-SECRET-4f9a1c2e7b'
     monkeypatch.setenv('FCOT_TEST_KEY', key)
-    cfg = TeacherConfig(backend='openai', model='stub-adder', api_key_env='FCOT_TEST_KEY', timeout=2, backoff_base=0.01)
+    cfg = TeacherConfig(backend='openai', model='stub-adder', api_key_env='FCOT_TEST_KEY', timeout=2)
     with StubServer(api_key=key, faults=lambda n, a: '429' if a == 0 and n == 1 else None) as srv:
         cfg.base_url = srv.url
         cfg.save(tmp_path/'teacher.json')
@@ -220,7 +220,7 @@ def _fake_batch_output(request_file, out_file):
 
 def test_batch_api_roundtrip(tmp_path):
     online = OpenAITeacher('gpt-3.5-turbo-instruct', base_url='http://127.0.0.1:9/v1')
-    bt, cache, qs = BatchTeacher(online, tmp_path/'batches'), tmp_path/'c.sqlite', questions(3)
+    bt, cache, qs = BatchTeacher(online, tmp_path/'batches', submit=False), tmp_path/'c.sqlite', questions(3)
     assert bt.price == (0.75, 1.0)
     for stage in (1, 2):
         with pytest.raises(BatchPending, match='Submit it to the OpenAI Batch API'):
@@ -241,6 +241,39 @@ def test_batch_api_roundtrip(tmp_path):
     with StubServer() as srv:   # another server with the same model name does not get the first one's completions (issue 13)
         sample_zero_shot_cot(OpenAITeacher('gpt-3.5-turbo-instruct', base_url=srv.url), qs, TASK, n_samples=2, cache=cache, progress=False)
         assert sum(srv.attempts.values()) > 0
+
+def test_batch_api_end_to_end_resumes_after_an_interruption(tmp_path):
+    "Upload, create, poll, download, ingest through the SDK against a local Batch API; a stopped run polls the same batch."
+    qs, cache = questions(4), tmp_path/'c.sqlite'
+    with StubServer(batch_line_seconds=0.05) as srv:
+        cfg = {'backend': 'openai', 'model': 'stub-adder', 'base_url': srv.url, 'batch_dir': str(tmp_path/'b'),
+               'batch_poll': 0.02, 'batch_wait': 0.1}
+        with pytest.raises(BatchPending, match='Run the same command again to go on waiting'):
+            sample_zero_shot_cot(make_teacher(cfg), qs, TASK, n_samples=2, cache=cache, progress=False)
+        assert srv.uploads == 1 and len(srv.batches) == 1 and len(list((tmp_path/'b').glob('*.state.json'))) == 1
+        run = sample_zero_shot_cot(make_teacher({**cfg, 'batch_wait': None}), qs, TASK, n_samples=2, cache=cache, progress=False)
+        assert srv.uploads == 2 and len(srv.batches) == 2     # stage 1 was not uploaded again; stage 2 is the second batch
+    check_records(run, 4, 2)
+    assert run.stats.calls == 16 and run.stats.failures == 0 and not list((tmp_path/'b').glob('*.state.json'))
+    assert isinstance(make_teacher(cfg), BatchTeacher) and make_teacher(cfg).price == (0.0, 0.0)
+
+@pytest.mark.parametrize('how', ['failed lines', 'expired'])
+def test_batch_api_keeps_what_finished_and_resends_the_rest(tmp_path, how):
+    qs, cache = questions(6), tmp_path/'c.sqlite'
+    kw = {'batch_fail': lambda i: i % 3 == 0} if how == 'failed lines' else {'batch_status': 'expired'}
+    with StubServer(**kw) as srv:
+        bt = BatchTeacher(OpenAITeacher('stub-adder', base_url=srv.url), tmp_path/'b', poll=0.02, progress=False)
+        reqs = [CompletionRequest(f"Q: {q['question']}\nA: Let's think step by step.", 64) for q in qs]
+        st = RunStats()
+        first = run_requests(bt, reqs, cache, st, progress=False)
+        lost = sum(r is None for r in first)
+        assert 0 < lost < len(reqs) and st.failures == lost and st.errors
+        srv.batch_fail, srv.batch_status = None, 'completed'
+        st2 = RunStats()
+        second = run_requests(bt, reqs, cache, st2, progress=False)
+    assert st2.cache_hits == len(reqs) - lost and st2.calls == lost and all(r is not None for r in second)
+    assert len(srv.files['file-0'].decode().splitlines()) == len(reqs)
+    assert srv.batches['batch-1']['request_counts']['total'] == lost    # only the missing lines went again
 
 # ---------------------------------------------------------------- recorded, vLLM, the hook
 def test_recorded_official_format(tmp_path):
@@ -345,7 +378,8 @@ def test_transformers_backend(tiny_lm, tmp_path):
 
 def test_cache_keys_tell_endpoints_apart():
     "Two servers serving one model name must not share cached completions (issue 13): the key includes the endpoint."
-    from fcot.teachers import OpenAITeacher, CompletionRequest, cache_key, BatchTeacher
+    from fcot.teachers import CompletionRequest, cache_key
+    from fcot.api import OpenAITeacher, BatchTeacher
     r = CompletionRequest('Q: 1+1?\nA:', 16, 0.0, 1.0, None, 0, None, {})
     a, b = OpenAITeacher('m', base_url='http://127.0.0.1:8001/v1'), OpenAITeacher('m', base_url='http://127.0.0.1:8002/v1')
     a2 = OpenAITeacher('m', base_url='http://user:SECRET@127.0.0.1:8001/v1/')
@@ -360,3 +394,43 @@ def test_samples_of_a_question_stay_apart_without_seeds():
     reqs = _stage1_requests(recs, CotConfig(n_samples=4, seed=None).check())
     assert len(reqs) == 4 and all(r.seed is None for r in reqs)
     assert len({cache_key('openai', 'm', r) for r in reqs}) == 4
+
+# ---------------------------------------------------------------- a real server: `transformers serve`
+@pytest.fixture(scope='module')
+def served_lm(tiny_lm):
+    "`transformers serve` (FastAPI + uvicorn) on 127.0.0.1, serving the tiny GPT-2 of `tiny_lm` with a plain chat template."
+    pytest.importorskip('fastapi'); pytest.importorskip('uvicorn')
+    import socket, urllib.request
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    tok.save_pretrained(tiny_lm)
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    cli = Path(sys.executable).with_name('transformers')
+    proc = subprocess.Popen([str(cli), 'serve', str(tiny_lm), '--host', '127.0.0.1', '--port', str(port), '--device', 'cpu'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    try:
+        for _ in range(600):
+            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=1); break
+            except OSError:
+                assert proc.poll() is None, 'transformers serve exited'
+                time.sleep(0.1)
+        else: pytest.fail('transformers serve did not come up in 60 s')
+        yield f'http://127.0.0.1:{port}/v1', str(tiny_lm)
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+
+@pytest.mark.parametrize('chat', [False, True], ids=['completions', 'chat'])
+def test_against_transformers_serve(served_lm, chat, tmp_path):
+    "fcot's teacher against a real OpenAI-compatible server (not a stub): both stages, D = 2, every record and its usage."
+    url, model = served_lm
+    t = OpenAITeacher(model, base_url=url, chat=chat, concurrency=2, timeout=60, max_retries=1)
+    run = sample_zero_shot_cot(t, questions(2), TASK, n_samples=2, max_tokens=8, answer_max_tokens=4,
+                               cache=tmp_path/'c.sqlite', allow_failures=False, progress=False)
+    stage2 = len({r['prompt'] for r in run.records})   # equal rationales share one stage-2 call
+    assert len(run) == 4 and run.stats.failures == 0 and run.stats.calls == 4 + stage2
+    assert all(r['usage']['prompt_tokens'] > 0 and r['usage']['completion_tokens'] > 0 for r in run.records)
+    assert all(r['reasoning_finish_reason'] in ('length', 'stop') and r['finish_reason'] in ('length', 'stop') for r in run.records)
+    again = sample_zero_shot_cot(t, questions(2), TASK, n_samples=2, max_tokens=8, answer_max_tokens=4,
+                                 cache=tmp_path/'c.sqlite', progress=False)
+    assert again.stats.calls == 0 and again.records == run.records
