@@ -16,7 +16,12 @@ import argparse, random, time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, StoppingCriteriaList
 from fcot.curate import format_prompt, format_completion
-from fcot.evaluate import batched_generate, tiny_tokenizer, StopOnStrings, cut_at_stop
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tests'))
+from toy_models import tiny_tokenizer   # a test fixture
+from fcot.core import cut_at_stop
+from fcot.evaluate import batched_generate, StopOnStrings
 
 NAMES = ['Tom', 'Ann', 'Bob', 'Eve', 'Sam', 'Kim', 'Lee', 'Max']
 OBJS = ['apples', 'pens', 'cards', 'books', 'coins', 'eggs']
@@ -64,7 +69,7 @@ def one_at_a_time(model, tok, prompts, max_new_tokens):
             crit = StoppingCriteriaList([StopOnStrings(tok, ['END'], ids.shape[1])])
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                  do_sample=False, use_cache=True, stopping_criteria=crit, pad_token_id=tok.pad_token_id)
-            outs.append(cut_at_stop(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True), ['END']))
+            outs.append(cut_at_stop(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True), ['END'])[0])
     return outs
 
 def timed(fn, repeats=1):

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
-from .core import Config, FcotError, read_json, read_jsonl
+from .core import Config, FcotError, read_json, read_jsonl, cut_at_stop, pad_with_eos
 from .teachers import Teacher, Completion, CompletionRequest, CotConfig, toy_teacher, default_cache_path, sample_zero_shot_cot
 from .api import OpenAITeacher, BatchTeacher
 
@@ -17,11 +17,6 @@ __all__ = ['TEACHER_BACKENDS', 'TransformersTeacher', 'vllm_sampling_kwargs', 'v
            'TeacherConfig', 'register_backend', 'make_teacher', 'sample_task']
 
 # %% ../nbs/04c_backends.ipynb #4f28f385
-def _cut_at_stop(text: str, stop: Sequence[str]|None) -> tuple[str, bool]:
-    "Cut `text` before the earliest stop string; whether one was found."
-    cut = min((i for i in (text.find(s) for s in (stop or []) if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
-
 class TransformersTeacher(Teacher):
     "A local causal LM (hub name or folder saved with `save_pretrained`), batched, on CPU or GPU."
     backend = 'transformers'
@@ -43,9 +38,7 @@ class TransformersTeacher(Teacher):
             raise FcotError(f"cannot load the teacher model {self.model!r} ({str(e).splitlines()[0]}). Give a folder "
                             f"saved with save_pretrained, or a hub model name with network access.") from None
         tok.padding_side = 'left'
-        if tok.pad_token is None:
-            if tok.eos_token is None: raise FcotError(f"the tokenizer of {self.model!r} has neither a pad nor an eos token")
-            tok.pad_token = tok.eos_token
+        pad_with_eos(tok, who=f'the teacher {self.model!r}')
         self.device = self.device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self._tok, self._lm = tok, lm.to(self.device).eval()
         return self
@@ -73,7 +66,7 @@ class TransformersTeacher(Teacher):
                 ids = new[b*k + s]
                 eos = next((i for i, t in enumerate(ids) if t == tok.eos_token_id), None)
                 ids = ids[:eos] if eos is not None else [t for t in ids if t != tok.pad_token_id]
-                text, stopped = _cut_at_stop(tok.decode(ids, skip_special_tokens=True), r.stop)
+                text, stopped = cut_at_stop(tok.decode(ids, skip_special_tokens=True), r.stop)
                 n_out = len(tok(text, add_special_tokens=False).input_ids) if stopped else len(ids)
                 fr = 'stop' if (stopped or eos is not None) else 'length'
                 row.append(Completion(text, fr, {'prompt_tokens': int(n_prompt[b]), 'completion_tokens': n_out}))

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 # %% auto #0
 __all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
            'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable', 'Config',
-           'markdown', 'save_table', 'seed_everything', 'sha256_file', 'redact']
+           'markdown', 'save_table', 'cut_at_stop', 'pad_with_eos', 'seed_everything', 'sha256_file', 'redact']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -235,6 +235,20 @@ def save_table(df, out_dir: str|Path, name: str, digits: int = 1) -> list[Path]:
     (out/f'{name}.md').write_text(markdown(df, digits))
     (out/f'{name}.tex').write_text(flat.to_latex(na_rep='--', float_format=f'%.{digits}f'.__mod__, escape=True))
     return [out/f'{name}.{x}' for x in ('csv', 'md', 'tex')]
+
+# %% ../nbs/00_core.ipynb #4ba2ea3b
+def cut_at_stop(text: str, stops) -> tuple[str, bool]:
+    "`text` up to (not including) the earliest of the `stops` strings, and whether one was found."
+    cut = min((i for i in (text.find(s) for s in (stops or ()) if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+def pad_with_eos(tok, model=None, who: str = 'the model'):
+    "Give a tokenizer without a pad token its EOS as padding (and the model's config the same id); `who` names it in the error."
+    if tok.pad_token is None:
+        if tok.eos_token is None: raise FcotError(f"the tokenizer of {who} has neither a pad nor an end-of-sequence token; add one")
+        tok.pad_token = tok.eos_token
+    if model is not None and getattr(model.config, 'pad_token_id', None) is None: model.config.pad_token_id = tok.pad_token_id
+    return tok
 
 # %% ../nbs/00_core.ipynb #1ded937a
 def seed_everything(seed: int) -> None:

@@ -7,15 +7,15 @@ from __future__ import annotations
 import dataclasses, json, re
 from pathlib import Path
 from typing import Iterable, Sequence
-from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json
+from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json, cut_at_stop
 from .curate import format_prompt, check_template, STOP, COT_TRIGGER, ANSWER_TRIGGER
 from .tasks import get_task
 from .students import load_student, is_encoder_decoder
 
 # %% auto #0
-__all__ = ['EVAL_TEMPLATES', 'StopOnStrings', 'cut_at_stop', 'greedy_shrinking', 'batched_generate', 'tiny_tokenizer',
-           'train_toy_decoder', 'EvalConfig', 'few_shot_exemplars', 'question_key', 'exclude_exemplars',
-           'student_prompt', 'EvalResult', 'load_model', 'evaluate_student', 'evaluate_baselines', 'results_table']
+__all__ = ['EVAL_TEMPLATES', 'StopOnStrings', 'greedy_shrinking', 'batched_generate', 'EvalConfig', 'few_shot_exemplars',
+           'question_key', 'exclude_exemplars', 'student_prompt', 'EvalResult', 'load_model', 'evaluate_student',
+           'evaluate_baselines', 'results_table']
 
 # %% ../nbs/07_evaluate.ipynb #987beb64
 class StopOnStrings:
@@ -37,11 +37,6 @@ class StopOnStrings:
             for i, t in zip(todo, texts):
                 if any(s in t for s in self.stops): self.done[i] = True
         return self.done.clone()
-
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    "`text` up to (not including) the earliest stop string."
-    cut = min([i for i in (text.find(s) for s in stops if s) if i >= 0], default=len(text))
-    return text[:cut]
 
 # %% ../nbs/07_evaluate.ipynb #07802143
 def _special_ids(model, tokenizer) -> tuple[int, list[int]]:
@@ -80,7 +75,7 @@ def _decode_new(tokenizer, rows, eos: list[int], pad: int, stops: Sequence[str])
         for j, t in enumerate(row):
             if t in eos: cut = j; break
         text = tokenizer.decode(row[:cut], skip_special_tokens=True)
-        out.append(cut_at_stop(text, stops))
+        out.append(cut_at_stop(text, stops)[0])
     return out
 
 # %% ../nbs/07_evaluate.ipynb #bcf8ba28
@@ -162,45 +157,6 @@ def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
             bar.update(len(idx))
     if was_training: model.train()
     return results
-
-# %% ../nbs/07_evaluate.ipynb #35918d73
-def tiny_tokenizer(texts: Iterable[str], specials: Sequence[str] = ('<pad>', '<eos>', '<unk>'), eos: str = '<eos>'):
-    "A small word-level tokenizer trained on `texts` (for tests and demos; splits on spaces, keeps punctuation as tokens)."
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
-    from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.WordLevel(unk_token='<unk>'))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(behavior='contiguous')])
-    tok.decoder = decoders.WordPiece(prefix='##', cleanup=False)   # joins tokens with spaces
-    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=list(specials)))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<pad>', eos_token=eos, unk_token='<unk>')
-
-def _toy_samples():
-    return [('Tom has 3 apples and buys 5 more . How many apples ?', 'Tom has 3 . He buys 5 . 3 + 5 = 8 .', '8'),
-            ('Ann has 9 pens and loses 2 . How many pens ?', '9 - 2 = 7 .', '7'),
-            ('Bob reads 4 pages a day for 3 days . How many pages ?', 'Each day 4 pages . 3 days . 4 * 3 = 12 . So 12 pages .', '12'),
-            ('A box holds 6 eggs . How many eggs in 2 boxes ?', '6 * 2 = 12 .', '12')]
-
-def train_toy_decoder(steps: int = 150, seed: int = 0):
-    "A tiny GPT-2 overfit on four Fine-tune-CoT samples, and its tokenizer (for tests and demos)."
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-    from fcot.curate import format_completion
-    torch.manual_seed(seed)
-    data = [(format_prompt(q), format_completion(a, r)) for q, r, a in _toy_samples()]
-    tok = tiny_tokenizer([p + c for p, c in data] + ['END -->'])
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=64, n_layer=2, n_head=2,
-                                       bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-    seqs = [(tok(p)['input_ids'], tok(c)['input_ids'] + [tok.eos_token_id]) for p, c in data]
-    L = max(len(p) + len(c) for p, c in seqs)
-    x = torch.full((len(seqs), L), tok.pad_token_id); y = torch.full((len(seqs), L), -100)
-    for i, (p, c) in enumerate(seqs):
-        x[i, :len(p)+len(c)] = torch.tensor(p + c); y[i, len(p):len(p)+len(c)] = torch.tensor(c)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        loss = model(input_ids=x, attention_mask=(x != tok.pad_token_id).long(), labels=y).loss
-        opt.zero_grad(); loss.backward(); opt.step()
-    return model.eval(), tok
 
 # %% ../nbs/07_evaluate.ipynb #1b0ece37
 EVAL_TEMPLATES = ('ft_cot', 'vanilla', 'natural', 'zero_shot', 'zero_shot_cot', 'few_shot_cot')

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import FcotError, Config, read_json, read_jsonl, write_json, append_jsonl, seed_everything
+from .core import FcotError, Config, read_json, read_jsonl, write_json, append_jsonl, seed_everything, pad_with_eos
 from .pretrained import PRETRAINED, fetch_pretrained
 
 # %% auto #0
@@ -109,14 +109,6 @@ def _looks_like_path(name: str) -> bool:
     "Hub ids are `name` or `org/name`; anything else that is not an existing folder was meant as a path."
     return name.startswith(('/', './', '../', '~', '.')) or name.count('/') > 1 or '\\' in name
 
-def _fix_tokenizer(tok, model=None):
-    "Give a tokenizer without a pad token (GPT-2's) its EOS as padding."
-    if tok.pad_token is None:
-        if tok.eos_token is None: raise FcotError("the student's tokenizer has neither a pad nor an end-of-sequence token; add one.")
-        tok.pad_token = tok.eos_token
-    if model is not None and getattr(model.config, 'pad_token_id', None) is None: model.config.pad_token_id = tok.pad_token_id
-    return tok
-
 def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dtype=None, trainable: bool = False):
     "Load a saved student (a folder written by `save_pretrained`, LoRA adapters included) or a hub model: `(model, tokenizer)`."
     from transformers import AutoConfig, AutoTokenizer, AutoModelForCausalLM, AutoModelForSeq2SeqLM
@@ -148,7 +140,7 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
         raise FcotError(f"could not load student model {name!r}: it is not a local folder, not a preset "
                         f"({', '.join(PRESETS)}) and could not be loaded from the Hugging Face hub "
                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Check the name, or pass a folder saved with save_pretrained.") from None
-    return model, _fix_tokenizer(tok, model)
+    return model, pad_with_eos(tok, model, 'the student')
 
 def _require_peft():
     try:
@@ -163,7 +155,7 @@ def _load_lora(p: Path, dtype=None, trainable=False):
     base, tok = load_student(base_name, dtype=dtype)
     if (p/'tokenizer_config.json').exists():
         from transformers import AutoTokenizer
-        tok = _fix_tokenizer(AutoTokenizer.from_pretrained(str(p)))
+        tok = pad_with_eos(AutoTokenizer.from_pretrained(str(p)), who='the student')
     with _quiet(): return peft.PeftModel.from_pretrained(base, str(p), is_trainable=trainable), tok
 
 def build_student(model: str|Path = 'gpt2-tiny', texts: Iterable[str]|None = None, tokenizer=None,
@@ -181,7 +173,7 @@ def build_student(model: str|Path = 'gpt2-tiny', texts: Iterable[str]|None = Non
     elif isinstance(tokenizer, (str, Path)):
         from transformers import AutoTokenizer
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
-    tokenizer = _fix_tokenizer(tokenizer)
+    tokenizer = pad_with_eos(tokenizer, who='the student')
     if seed is not None: seed_everything(seed)
     return _scratch_model(name, tokenizer, scratch_config, n_positions), tokenizer
 

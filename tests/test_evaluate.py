@@ -5,13 +5,14 @@ import pytest, torch
 from fcot.core import FcotError, write_json
 from fcot.curate import format_prompt, format_completion
 from fcot.evaluate import (batched_generate, StopOnStrings, evaluate_student, evaluate_baselines, EvalConfig,
-                           exclude_exemplars, few_shot_exemplars, train_toy_decoder, tiny_tokenizer, _toy_samples)
+                           exclude_exemplars, few_shot_exemplars)
+from toy_models import train_toy_decoder, tiny_tokenizer, toy_samples
 
 torch.set_num_threads(1)
 
 def task_records():
     return [{'id': f'multiarith-{i}', 'task': 'multiarith', 'index': i, 'question': q, 'answer': a, 'choices': None}
-            for i, (q, _, a) in enumerate(_toy_samples())]
+            for i, (q, _, a) in enumerate(toy_samples())]
 
 @pytest.fixture(scope='module')
 def decoder_path(tmp_path_factory):
@@ -37,7 +38,7 @@ def test_overfit_student_answers_through_saved_path(decoder_path, tmp_path):
     assert res.accuracy == 1.0 and (res.correct, res.total) == (4, 4)
     s = res.samples[2]
     assert s['id'] == 'multiarith-2' and s['prediction'] == '12' and s['answer'] == '12' and s['correct'] is True
-    assert s['prompt'] == _toy_samples()[2][0] + ' ###'
+    assert s['prompt'] == toy_samples()[2][0] + ' ###'
     assert s['completion'].strip() == 'Each day 4 pages . 3 days . 4 * 3 = 12 . So 12 pages . --> 12'
     lines = [json.loads(l) for l in (tmp_path/'predictions.jsonl').read_text().splitlines()]
     assert [l['correct'] for l in lines] == [True] * 4 and set(lines[0]) >= {'id', 'prompt', 'completion', 'prediction', 'answer', 'correct'}
@@ -52,8 +53,8 @@ def test_wrong_gold_is_scored_wrong(decoder):
 
 def test_stop_at_end_per_sequence_in_a_batch(decoder):
     model, tok = decoder
-    prompts = [format_prompt(q) for q, _, _ in _toy_samples()]
-    want = [format_completion(a, r)[:-len('END')].strip() for q, r, a in _toy_samples()]   # '{rationale} --> {answer}'
+    prompts = [format_prompt(q) for q, _, _ in toy_samples()]
+    want = [format_completion(a, r)[:-len('END')].strip() for q, r, a in toy_samples()]   # '{rationale} --> {answer}'
     count = CountForward(model)
     outs = batched_generate(model, tok, prompts, max_new_tokens=100, batch_size=4, progress=False)
     steps = count.n; count.close()
@@ -77,7 +78,7 @@ def test_stop_criterion_marks_rows_independently(decoder):
 
 def test_batching_and_sorting_do_not_change_outputs(decoder):
     model, tok = decoder
-    prompts = [format_prompt(q) for q, _, _ in _toy_samples()]
+    prompts = [format_prompt(q) for q, _, _ in toy_samples()]
     a = batched_generate(model, tok, prompts, 60, batch_size=3, progress=False)
     b = batched_generate(model, tok, prompts, 60, batch_size=1, sort_by_length=False, progress=False)
     assert a == b
@@ -87,7 +88,7 @@ def test_baselines_prompts_and_two_stage_zero_shot_cot(decoder):
     cfg = EvalConfig(progress=False, max_reasoning_tokens=12, max_answer_tokens=6)
     res = evaluate_baselines(model, task_records(), templates=('zero_shot', 'zero_shot_cot', 'vanilla', 'ft_cot'), config=cfg, tokenizer=tok)
     assert set(res) == {'zero_shot', 'zero_shot_cot', 'vanilla', 'ft_cot'} and res['ft_cot'].accuracy == 1.0
-    q = _toy_samples()[0][0]
+    q = toy_samples()[0][0]
     assert res['zero_shot'].samples[0]['prompt'] == f'Q: {q}\nA: The answer is'
     z = res['zero_shot_cot'].samples[0]
     assert z['prompt'] == f"Q: {q}\nA: Let's think step by step." + z['reasoning'] + '\nTherefore, the answer is'
@@ -122,7 +123,7 @@ def _train_toy_t5(steps=150):
     from transformers import T5Config, T5ForConditionalGeneration
     torch.manual_seed(0)
     data = [(format_prompt(q, model_type='encoder_decoder'), format_completion(a, r, model_type='encoder_decoder'))
-            for q, r, a in _toy_samples()]
+            for q, r, a in toy_samples()]
     tok = tiny_tokenizer([p + ' ' + c for p, c in data])
     model = T5ForConditionalGeneration(T5Config(vocab_size=len(tok), d_model=64, d_ff=128, d_kv=32, num_layers=2,
                                                 num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
@@ -142,7 +143,7 @@ def test_encoder_decoder_student(tmp_path):
     model, tok = _train_toy_t5()
     model.save_pretrained(tmp_path); tok.save_pretrained(tmp_path)
     res = evaluate_student(str(tmp_path), task_records(), progress=False, batch_size=3)
-    assert res.samples[0]['prompt'] == _toy_samples()[0][0]   # the question alone
+    assert res.samples[0]['prompt'] == toy_samples()[0][0]   # the question alone
     assert res.accuracy == 1.0, res.samples
     assert res.samples[1]['completion'].strip() == '9 - 2 = 7 . --> 7'
     with pytest.raises(FcotError, match='needs a decoder'):
