@@ -15,9 +15,11 @@ from pathlib import Path
 
 
 def fine_tuned_student(work: Path, threads: int) -> Path:
-    from fcot.reproduce import smollm_quick_config, run_split, teacher_records, RunSpec
+    from fcot.presets import smollm_quick_config, RunSpec
+    from fcot.reproduce import run_split, teacher_records
     from fcot.curate import curate, CurateConfig
-    from fcot.students import StudentConfig, train_student
+    from fcot.students import StudentConfig
+    from fcot.training import train_student
     cfg = smollm_quick_config()
     split = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='smollm2-135m'), cfg, ('train',))
     recs, _ = teacher_records('text-davinci-002', cfg, split['train'], 'last_letter_concatenation')
@@ -61,7 +63,8 @@ def main():
     transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
     from fcot.evaluate import batched_generate
     from fcot.students import load_student
-    from fcot.reproduce import smollm_quick_config, run_split, RunSpec
+    from fcot.presets import smollm_quick_config, RunSpec
+    from fcot.reproduce import run_split
     work = Path(tempfile.mkdtemp(prefix='fcot-bench-decode-'))
     t = time.perf_counter()
     folder = Path(a.student) if a.student else fine_tuned_student(work, a.threads)

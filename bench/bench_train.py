@@ -16,7 +16,8 @@ import transformers
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
 from fcot.core import data_file, read_jsonl
-from fcot.students import StudentConfig, build_student, encode_sample, load_student, train_student
+from fcot.students import StudentConfig, build_student, encode_sample, load_student
+from fcot.training import train_student
 
 
 def gsm8k_samples(n: int) -> list[dict]:

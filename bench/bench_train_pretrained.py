@@ -37,7 +37,8 @@ def _quiet(threads):
 def run_fcot(folder, samples, a, work, q):
     _quiet(a.threads)
     from fcot.core import read_jsonl
-    from fcot.students import StudentConfig, train_student
+    from fcot.students import StudentConfig
+    from fcot.training import train_student
     out = Path(work)/f'fcot-{time.time_ns()}'
     cfg = StudentConfig(model=folder, output_dir=str(out), epochs=a.epochs, batch_size=a.batch_size, lr=1e-4, precision='bf16',
                         compile=a.compile, save_every_epoch=False, progress=False)

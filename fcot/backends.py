@@ -197,14 +197,10 @@ class RecordedTeacher(Teacher):
             return Completion(rec['completion'], rec.get('finish_reason'), rec.get('usage'))
         return None
 
-    def complete(self, requests, on_result=None, stats=None):
-        out = []
-        for i, r in enumerate(requests):
-            c = self.lookup(r)
-            if c is None and stats is not None: stats.error(f'no recorded completion for prompt {r.prompt[:80]!r}')
-            out.append(c)
-            if c is not None and on_result: on_result(i, c)
-        return out
+    def complete_one(self, request, stats=None):
+        c = self.lookup(request)
+        if c is None and stats is not None: stats.error(f'no recorded completion for prompt {request.prompt[:80]!r}')
+        return c
 
 # %% ../nbs/04c_backends.ipynb #fc6974fd
 @dataclass

@@ -4,15 +4,15 @@
 
 # %% ../nbs/11_cli.ipynb #b2bb9815
 from __future__ import annotations
-import argparse, copy, dataclasses, json, os, sys
+import argparse, os, sys
 from pathlib import Path
-from .core import FcotError, project_root, read_json, read_jsonl, write_json, redact, check_writable
+from .core import FcotError, project_root, read_json, read_jsonl, check_writable
+from .runconfig import (RunConfig, parse_value, config_from_args, task_records, _Formatter, _RefuseKey,
+                            _opt, _all_options, _common)
 
 # %% auto #0
-__all__ = ['SYNTH_SPLIT_DEFAULT', 'reproduce', 'CommandSpec', 'parse_value', 'RunConfig', 'synthetic_split', 'task_records',
-           'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path', 'student_model_type',
-           'check_samples_fit', 'run_train', 'run_evaluate', 'option_info', 'value_from_text', 'config_from_args',
-           'build_parser', 'main']
+__all__ = ['reproduce', 'make_cli_teacher', 'sample_out_path', 'run_sample', 'run_curate', 'samples_path', 'student_model_type',
+           'check_samples_fit', 'run_train', 'run_evaluate', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #a3434c9b
 def _data_download(a):
@@ -48,7 +48,8 @@ def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int =
               reuse: list|None = None) -> dict:
     """Reproduce the paper's tables and figures for `preset`: every run not done yet (results in `<out_dir>/results.jsonl`),
     then each report notebook with papermill (skipped when up to date). Returns {notebook: status}, or the dry run's plan."""
-    from fcot.reproduce import preset_config, run_preset, dry_run as check, is_offline_student, is_api_student
+    from fcot.presets import preset_config, is_offline_student, is_api_student
+    from fcot.reproduce import run_preset, dry_run as check
     from fcot.report import run_notebooks
     cfg = preset_config(preset)
     if dry_run: return check(cfg)
@@ -65,142 +66,6 @@ def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int =
 
 def _reproduce(a):
     reproduce(a.preset, a.out_dir, a.workers, a.fresh, a.only or None, a.dry_run, a.notebooks_only, a.allow_cpu, a.reuse)
-
-# %% ../nbs/11_cli.ipynb #788bafd9
-@dataclasses.dataclass
-class CommandSpec:
-    "What a command's run configuration holds: its own `fields` (name -> default) and its library config `sections`."
-    fields: dict
-    sections: dict    # section name -> Config class
-    required: tuple = ()
-
-def _command_specs() -> dict[str, CommandSpec]:
-    from fcot.teachers import CotConfig
-    from fcot.backends import TeacherConfig
-    from fcot.curate import CurateConfig
-    from fcot.students import StudentConfig
-    from fcot.evaluate import EvalConfig
-    return {
-        'sample': CommandSpec({'task': None, 'part': 'train', 'split': 'default', 'limit': None, 'out': None,
-                               'cache': 'default', 'data_dir': None, 'offline': {}},
-                              {'teacher': TeacherConfig, 'cot': CotConfig}, ('task',)),
-        'curate': CommandSpec({'task': None, 'source': None, 'split': 'default', 'out': None, 'data_dir': None,
-                               'method': 'zero_shot_cot'}, {'curate': CurateConfig}, ('task', 'out')),
-        'train': CommandSpec({'samples': None, 'nproc': 1, 'template': None}, {'student': StudentConfig}, ('samples',)),
-        'evaluate': CommandSpec({'model': None, 'task': None, 'split': 'default', 'part': 'test', 'limit': None,
-                                 'out': None}, {'eval': EvalConfig}, ('model', 'task', 'out')),
-    }
-
-def parse_value(text: str):
-    "A `--set` value: JSON when it parses (numbers, true/false, null, lists, dicts), else the text itself."
-    try: return json.loads(text)
-    except ValueError: return text
-
-class RunConfig:
-    "The configuration of one `fcot` command run: command fields plus one dict per library config section."
-    def __init__(self, command: str, values: dict|None = None):
-        specs = _command_specs()
-        if command not in specs: raise FcotError(f"unknown command {command!r}; known: {sorted(specs)}")
-        self.command, self.spec = command, specs[command]
-        self.values = copy.deepcopy(self.spec.fields)
-        for name, cls in self.spec.sections.items(): self.values[name] = cls().to_dict()
-        self.given: set[str] = set()     # keys set explicitly (by file, flag or --set)
-        if values: self.update(values)
-
-    def _route(self, key: str) -> tuple[str|None, str]:
-        "(section or None, field) for a key: 'field', 'section.field', or 'dictfield.key'."
-        head, _, rest = key.partition('.')
-        if rest:
-            if head in self.spec.sections:
-                names = [f.name for f in dataclasses.fields(self.spec.sections[head])]
-                if rest not in names: raise FcotError(f"unknown {head} option {rest!r}; known: {names}")
-                return head, rest
-            if isinstance(self.spec.fields.get(head), dict): return head, rest
-            raise FcotError(f"unknown option {key!r} for `fcot {self.command}`; sections: {sorted(self.spec.sections)}")
-        if key in self.spec.fields: return None, key
-        owners = [s for s, cls in self.spec.sections.items() if key in {f.name for f in dataclasses.fields(cls)}]
-        if len(owners) == 1: return owners[0], key
-        if len(owners) > 1: raise FcotError(f"option {key!r} is in several sections; say which: {', '.join(f'{s}.{key}' for s in owners)}")
-        known = sorted(set(self.spec.fields) | {f'{s}.{f.name}' for s, c in self.spec.sections.items() for f in dataclasses.fields(c)})
-        raise FcotError(f"unknown option {key!r} for `fcot {self.command}`; known: {', '.join(known)}")
-
-    def set(self, key: str, value) -> 'RunConfig':
-        "Set one option (`field`, `section.field` or `dictfield.key`)."
-        where, name = self._route(key)
-        if where is None: self.values[name] = copy.deepcopy(value)
-        else: self.values[where][name] = copy.deepcopy(value)
-        self.given.add(name if where is None else f'{where}.{name}')
-        return self
-
-    def update(self, d: dict, source: str = 'config') -> 'RunConfig':
-        "Set options from a dict: a saved run file (sections as nested dicts) or flat keys."
-        if not isinstance(d, dict): raise FcotError(f"{source}: expected a JSON object of options, got {type(d).__name__}")
-        for k, v in d.items():
-            if k == 'command':
-                if v != self.command: raise FcotError(f"{source} is the configuration of `fcot {v}`, not of `fcot {self.command}`")
-            elif k in self.spec.sections or (isinstance(self.spec.fields.get(k), dict) and isinstance(v, dict)):
-                if not isinstance(v, dict): raise FcotError(f"{source}: section {k!r} must be a JSON object")
-                for kk, vv in v.items(): self.set(f'{k}.{kk}', vv)
-            else: self.set(k, v)
-        return self
-
-    def section(self, name: str):
-        "The library config object of section `name` (validated by its own class)."
-        return self.spec.sections[name].from_dict(self.values[name])
-
-    def __getitem__(self, key: str): return self.values[key]
-
-    def check(self) -> 'RunConfig':
-        "Raise for a missing required field; validate every section."
-        for k in self.spec.required:
-            if self.values.get(k) in (None, ''):
-                raise FcotError(f"`fcot {self.command}` needs {k!r}: give it as an argument or in --config")
-        for s in self.spec.sections: self.section(s)
-        return self
-
-    def to_dict(self) -> dict: return {'command': self.command, **copy.deepcopy(self.values)}
-    def save(self, path: str|Path) -> Path: return write_json(path, json.loads(redact(json.dumps(self.to_dict()))))   # no credentials
-
-    @classmethod
-    def load(cls, path: str|Path) -> 'RunConfig':
-        d = read_json(path)
-        if not isinstance(d, dict) or 'command' not in d: raise FcotError(f"{path} is not a saved fcot run configuration")
-        return cls(d['command']).update(d, str(path))
-
-    def __repr__(self): return f"RunConfig({self.command!r}, {self.values!r})"
-
-# %% ../nbs/11_cli.ipynb #3b680594
-SYNTH_SPLIT_DEFAULT = {'train': 200, 'test': 100, 'seed': 0}
-
-def synthetic_split(task: str, split: str = 'default') -> dict[str, list[dict]]:
-    "The train/test records of a synthetic task from a split string such as `'train=40,test=20,seed=1,n_people=3'`."
-    from fcot.synthetic import make_split
-    opts = dict(SYNTH_SPLIT_DEFAULT)
-    for item in str(split or 'default').split(','):
-        item = item.strip()
-        if not item or item == 'default': continue
-        k, eq, v = item.partition('=')
-        if not eq: raise FcotError(f"bad synthetic split {split!r}: use 'default' or key=value pairs such as 'train=40,test=20,seed=1'")
-        opts[k.strip()] = parse_value(v.strip())
-    for k in SYNTH_SPLIT_DEFAULT:
-        if not isinstance(opts[k], int) or opts[k] < 0:
-            raise FcotError(f"synthetic split setting {k!r} must be a whole number >= 0, got {opts[k]!r}")
-    n_train, n_test, seed = opts.pop('train'), opts.pop('test'), opts.pop('seed')
-    return make_split(task, n_train, n_test, seed, **opts)
-
-def task_records(task: str, split: str = 'default', part: str = 'train', limit: int|None = None,
-                 data_dir: str|Path|None = None):
-    "`(TaskSpec, records)`: the first `limit` records of `part` of `task`'s `split` (paper task or synthetic task)."
-    from fcot.synthetic import SYNTH_TASKS
-    from fcot.tasks import get_task, load_split
-    spec = get_task(task)
-    if part not in ('train', 'test'): raise FcotError(f"unknown split part {part!r}; use 'train' or 'test'")
-    if spec.name in SYNTH_TASKS: records = synthetic_split(spec.name, split)[part]
-    else: records = load_split(spec, split, data_dir, parts=(part,))[part]
-    if limit is not None:
-        if int(limit) < 1: raise FcotError(f"limit must be at least 1, got {limit}")
-        records = records[:int(limit)]
-    return spec, records
 
 # %% ../nbs/11_cli.ipynb #15742680
 def make_cli_teacher(rc: RunConfig):
@@ -331,7 +196,8 @@ def check_samples_fit(samples: list[dict], sample_file: Path, model: str) -> str
 
 def run_train(config: RunConfig|dict) -> Path:
     "Train the student as `config` says; returns the student folder (holding `train_run.json`)."
-    from fcot.students import as_samples, train_student, spawn_train
+    from fcot.students import as_samples
+    from fcot.training import train_student, spawn_train
     rc = config if isinstance(config, RunConfig) else RunConfig('train', config)
     rc.check()
     if 'student.output_dir' not in rc.given: raise FcotError("`fcot train` needs --out DIR (where the student is saved)")
@@ -373,75 +239,6 @@ def run_evaluate(config: RunConfig|dict):
     return res
 
 # %% ../nbs/11_cli.ipynb #7c6f9356
-def option_info(command: str, key: str) -> tuple:
-    """`(annotation, default, doc)` of run option `key` of `fcot command`: for a config field, read from its dataclass
-    (the doc is the field's comment, through fastcore's `docments`), so a default or a description is written once."""
-    from fastcore.docments import docments
-    from fcot.core import _hints
-    spec = _command_specs()[command]
-    head, _, rest = key.partition('.')
-    if rest and head in spec.sections:
-        cls = spec.sections[head]
-        return _hints(cls).get(rest), cls().to_dict()[rest], docments(cls).get(rest)
-    return None, spec.fields.get(key), None
-
-def _is_text(annotation) -> bool:
-    "Is a field of this annotation given as plain text (a string, or a string or None)?"
-    import typing
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
-    return all(a in (str, Path) for a in args)
-
-def value_from_text(command: str, key: str, text):
-    "A flag's text as its option's value: text for string fields, else read as JSON like `--set` (the config then checks it)."
-    if not isinstance(text, str): return text          # store_true/store_const flags give values, not text
-    ann, _, _ = option_info(command, key)
-    return text if ann is None or _is_text(ann) else parse_value(text)
-
-_FROM_CONFIG = '<from the config dataclass>'
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    "Help that shows each option's default and description as its config dataclass has them, looked up only when printed."
-    def _get_help_string(self, action):
-        key, cmd = getattr(action, 'fcot_key', None), getattr(action, 'fcot_command', None)
-        if key is None: return action.help
-        _, default, doc = option_info(cmd, key)
-        text = (doc or '') if action.help == _FROM_CONFIG else action.help
-        if default is None and '.' not in key or 'default' in text or action.nargs == 0: return text   # flags are said by their name
-        shown = 'none' if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else default
-        return f'{text} (default {shown})'
-
-class _RefuseKey(argparse.Action):
-    def __call__(self, parser, ns, values, option_string=None):
-        parser.error("API keys are never taken as arguments (they would end up in shell history and logs): set the "
-                     "environment variable named by --api-key-env (default OPENAI_API_KEY) instead")
-
-def _opt(p, *flags, key: str, **kw):
-    "A flag (or, for a name without dashes, a positional argument) setting run option `key`, only when given."
-    cmd = kw.pop('command', None) or getattr(p, 'fcot_command', None)
-    kw.setdefault('help', _FROM_CONFIG)   # argparse formats only a non-blank help; the formatter puts the field's doc there
-    if not flags[0].startswith('-'): a = p.add_argument('cfg:' + key, default=argparse.SUPPRESS, **kw)
-    else:
-        if 'action' not in kw and 'choices' not in kw: kw.setdefault('metavar', key.split('.')[-1].upper())
-        a = p.add_argument(*flags, dest='cfg:' + key, default=argparse.SUPPRESS, **kw)
-    a.fcot_key, a.fcot_command = key, cmd
-    return a
-
-def _all_options(p, command: str):
-    "A `--section.field` flag for every field of the command's config dataclasses, from the dataclass itself."
-    spec, taken = _command_specs()[command], {a.dest[4:] for a in p._actions if a.dest.startswith('cfg:')}
-    for name, cls in spec.sections.items():
-        g = p.add_argument_group(f'all {name} options ({cls.__name__}; also --set {name}.FIELD=VALUE)')
-        g.fcot_command = command
-        for f in dataclasses.fields(cls):
-            key = f'{name}.{f.name}'
-            if key in taken or f.name.startswith('_'): continue
-            _opt(g, f'--{key}', key=key, command=command, metavar='VALUE')
-
-def _common(p):
-    p.add_argument('--config', metavar='FILE.json', help='options from a JSON file (a saved *_run.json, or flat key: value pairs)')
-    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                   help='set any option, e.g. cot.max_tokens=64 or warmup_ratio=0.1 (repeatable; JSON values)')
-
 def _add_sample(sub, expand: bool = False):
     from fcot.backends import TEACHER_BACKENDS
     p = sub.add_parser('sample', help='step 1: sample Zero-shot-CoT rationales from a teacher', formatter_class=_Formatter,
@@ -543,18 +340,6 @@ def _add_evaluate(sub, expand: bool = False):
     if expand: _all_options(p, 'evaluate')
     _common(p)
     p.set_defaults(func=lambda a: run_evaluate(config_from_args('evaluate', a)))
-
-def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
-    "The run configuration: defaults, then --config, then the flags given, then --set."
-    rc = RunConfig(command)
-    if getattr(args, 'config', None): rc.update(read_json(Path(args.config).expanduser()), args.config)
-    for k, v in vars(args).items():
-        if k.startswith('cfg:'): rc.set(k[4:], value_from_text(command, k[4:], v))
-    for kv in getattr(args, 'set', []) or []:
-        k, eq, v = kv.partition('=')
-        if not eq or not k.strip(): raise FcotError(f"--set takes KEY=VALUE (got an argument without '=' for {k.strip()[:40]!r})")
-        rc.set(k.strip(), parse_value(v))
-    return rc
 
 # %% ../nbs/11_cli.ipynb #8855a28e
 def build_parser(expand: str|None = None) -> argparse.ArgumentParser:

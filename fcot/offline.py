@@ -6,7 +6,7 @@
 from __future__ import annotations
 import dataclasses, re
 
-from .core import FcotError
+from .core import FcotError, cut_at_stop
 from .synthetic import SynthTask, SYNTH_TASKS, parse_question, _rng, _Picker, _conclude
 from .teachers import Teacher, Completion, CompletionRequest, RunStats
 
@@ -158,19 +158,14 @@ class OfflineTeacher(Teacher):
             else: text = self.direct(question, temperature, sample_index)
             finish = 'stop'
             if max_tokens is not None and count_tokens(text) > max_tokens: text, finish = cut_tokens(text, max_tokens), 'length'
-        cuts = [text.find(s) for s in (stop or []) if s and s in text]
-        if cuts: text, finish = text[:min(cuts)], 'stop'
+        text, stopped = cut_at_stop(text, stop)
+        if stopped: finish = 'stop'
         return text, finish
 
-    def complete(self, requests, on_result=None, stats: RunStats|None = None) -> list[Completion]:
-        "The `fcot.teachers.Teacher` interface: one `Completion` per `CompletionRequest`."
-        out = []
-        for i, r in enumerate(requests):
-            text, finish = self.complete_text(r.prompt, r.temperature, r.sample_index, r.max_tokens, r.stop)
-            c = Completion(text, finish, {'prompt_tokens': count_tokens(r.prompt), 'completion_tokens': count_tokens(text)})
-            out.append(c)
-            if on_result: on_result(i, c)
-        return out
+    def complete_one(self, r, stats: RunStats|None = None) -> Completion:
+        "The `fcot.teachers.Teacher` interface, one `CompletionRequest` at a time (the base class's `complete` loops)."
+        text, finish = self.complete_text(r.prompt, r.temperature, r.sample_index, r.max_tokens, r.stop)
+        return Completion(text, finish, {'prompt_tokens': count_tokens(r.prompt), 'completion_tokens': count_tokens(text)})
 
     def rationales(self, record: dict, n: int = 1, temperature: float = 0.7, max_tokens: int|None = 128) -> list[Rationale]:
         "`n` rationales for a task record (greedy when `temperature` is 0), with how each was made."

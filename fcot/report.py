@@ -12,7 +12,8 @@ from .core import FcotError, project_root, read_jsonl, write_json, read_json
 from .tasks import get_task
 from .core import markdown, save_table, _flat   # the one table writer; imported here for the report notebooks
 from .stats import wilson
-from .reproduce import PresetConfig, RunSpec, STUDENT_BASELINES, load_results, student_family, preset_config
+from .presets import PresetConfig, RunSpec, STUDENT_BASELINES, student_family, preset_config
+from .reproduce import load_results
 
 # %% auto #0
 __all__ = ['VALUES', 'METHOD_LABELS', 'PAPER_NOTEBOOKS', 'PRESET_NOTEBOOKS', 'open_preset', 'missing_runs', 'index_rows',

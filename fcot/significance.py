@@ -10,7 +10,8 @@ import pandas as pd
 
 from .core import read_json
 from .stats import aligned, paired_diff, seed_summary
-from .reproduce import PresetConfig, RunSpec, load_results
+from .presets import PresetConfig, RunSpec
+from .reproduce import load_results
 from .report import index_rows, accuracy_of, task_title, run_predictions, METHOD_LABELS, _student_spec
 
 # %% auto #0

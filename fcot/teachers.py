@@ -107,7 +107,16 @@ class Teacher:
 
     def complete(self, requests: Sequence[CompletionRequest], on_result: Callable|None = None,
                  stats: RunStats|None = None) -> list[Completion|None]:
-        "Complete each request; call `on_result(i, completion)` as each finishes; `None` where it gave up."
+        """Complete each request; call `on_result(i, completion)` as each finishes; `None` where it gave up.
+        Here one at a time through `complete_one`; backends that batch or run concurrently override this."""
+        out = []
+        for i, r in enumerate(requests):
+            out.append(c := self.complete_one(r, stats))
+            if c is not None and on_result: on_result(i, c)
+        return out
+
+    def complete_one(self, request: CompletionRequest, stats: RunStats|None = None) -> Completion|None:
+        "One completion (`None`: given up, with the reason in `stats`), for backends that answer one request at a time."
         raise NotImplementedError
 
     def count_tokens(self, text: str) -> int:
@@ -126,14 +135,9 @@ class FunctionTeacher(Teacher):
                  price: tuple = (0.0, 0.0)):
         self.fn, self.model, self.backend, self.price = fn, model, backend, tuple(price)
 
-    def complete(self, requests, on_result=None, stats=None):
-        out = []
-        for i, r in enumerate(requests):
-            c = self.fn(r)
-            if isinstance(c, str): c = Completion(c, 'stop', None)
-            out.append(c)
-            if on_result and c is not None: on_result(i, c)
-        return out
+    def complete_one(self, request, stats=None):
+        c = self.fn(request)
+        return Completion(c, 'stop', None) if isinstance(c, str) else c
 
 # %% ../nbs/04_teachers.ipynb #454a9a6a
 def _toy_adder(r: CompletionRequest) -> str:
@@ -376,12 +380,19 @@ def estimate_run(teacher: Teacher, records: Sequence[dict], config: CotConfig|No
             'prompt_tokens': pt, 'completion_tokens': ct,
             'dollars': (pt*teacher.price[0] + ct*teacher.price[1]) / 1e6}
 
-def sample_zero_shot_cot(teacher: Teacher, records: Sequence[dict], task, config: CotConfig|None = None, *,
-                         cache=None, out: str|Path|None = None, progress: bool = True, dry_run: bool = False,
-                         extract: Callable|None = None, match: Callable|None = None, **overrides) -> TeacherRun|dict:
-    """Two-stage Zero-shot-CoT over `records` (task records: id, index, question, answer), D rationales per question.
-    Options of `CotConfig` may be given as keyword arguments. Writes JSONL to `out` (and `<out stem>.run.json` with the
-    config, teacher and stats) when given. `dry_run` prints and returns the estimate without calling the teacher."""
+def sample_zero_shot_cot(teacher: Teacher,               # any backend: endpoint, local model, recorded, offline
+                         records: Sequence[dict],        # task records: id, index, question, answer
+                         task,                           # a task name or `TaskSpec` (answer type, letters, trigger)
+                         config: CotConfig|None = None,  # prompts and sampling; keyword `overrides` replace its fields
+                         *,
+                         cache=None,                     # a `CompletionCache` or its path: every finished call kept
+                         out: str|Path|None = None,      # JSONL of the records, and `<stem>.run.json` (config, teacher, stats)
+                         progress: bool = True,          # progress bars
+                         dry_run: bool = False,          # print and return the estimate (calls, tokens, dollars), call nothing
+                         extract: Callable|None = None,  # `extract(text, answer_type, letters)`: default `fcot.answers`
+                         match: Callable|None = None,    # `match(pred, gold, answer_type)`: default `fcot.answers`
+                         **overrides) -> TeacherRun|dict:
+    "Two-stage Zero-shot-CoT over `records`, D rationales per question: a `TeacherRun` of completion records."
     if cache is not None and not isinstance(cache, CompletionCache):
         with CompletionCache(cache) as c:
             return sample_zero_shot_cot(teacher, records, task, config, cache=c, out=out, progress=progress,

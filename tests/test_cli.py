@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fcot.cli import main, build_parser, config_from_args, RunConfig
+from fcot.cli import main, build_parser
+from fcot.runconfig import config_from_args, RunConfig
 from fcot.core import read_json, read_jsonl
 
 torch.set_num_threads(1)
@@ -202,7 +203,7 @@ def test_wrong_values_are_named_not_tracebacks(pipeline, tmp_path):
     assert "CotConfig.n_samples = 'two'" in error('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--set', 'cot.n_samples="two"', '--out', tmp_path/'r.jsonl')
     assert 'CotConfig.max_tokens = -5' in error('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--set', 'cot.max_tokens=-5', '--out', tmp_path/'r.jsonl')
     bad = tmp_path/'preset.json'
-    from fcot.reproduce import smoke_config
+    from fcot.presets import smoke_config
     bad.write_text(json.dumps(smoke_config().to_dict() | {'epochs': 'many'}))
     assert "PresetConfig.epochs = 'many' (str)" in error('reproduce', '--preset', bad, '--out-dir', tmp_path/'o')
     assert 'workers must be an integer >= 1' in error('reproduce', '--preset', 'smoke', '--out-dir', tmp_path/'o', '--workers', 0)
@@ -211,7 +212,7 @@ def test_wrong_values_are_named_not_tracebacks(pipeline, tmp_path):
 def test_every_default_in_the_help_is_the_dataclass_default(command):
     "Defaults are written once, in the config dataclasses: the help shows theirs, for every config flag (issue 12)."
     import argparse
-    from fcot.cli import option_info, _Formatter
+    from fcot.runconfig import option_info, _Formatter
     p = build_parser(expand=command)
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     fmt = _Formatter(command)
@@ -224,7 +225,7 @@ def test_every_default_in_the_help_is_the_dataclass_default(command):
         shown = 'none' if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else str(default)
         assert text.endswith(f'(default {shown})'), (a.option_strings, text, default)
     every = {a.fcot_key for a in sub._actions if getattr(a, 'fcot_key', None)}
-    from fcot.cli import _command_specs
+    from fcot.runconfig import _command_specs
     import dataclasses
     for name, cls in _command_specs()[command].sections.items():   # every field of every section has a flag
         assert {f'{name}.{f.name}' for f in dataclasses.fields(cls)} <= every

@@ -8,7 +8,7 @@ from conftest import _has_data
 from fcot.core import default_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-NBS = sorted(p for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+NBS = sorted(p for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))
 # notebooks whose examples run on the real benchmark files (checked: they fail with FCOT_DATA_DIR unset to nothing)
 NEEDS_DATA = {'01_tasks', '03_recorded', '05_curate', '07_evaluate'}
 

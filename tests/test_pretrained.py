@@ -5,7 +5,8 @@ import shutil, torch, pytest
 from pathlib import Path
 from fcot.core import FcotError
 from fcot.pretrained import PRETRAINED, fetch_pretrained, gguf_path, pretrained_dir, _intact
-from fcot.students import load_student, train_student, StudentConfig
+from fcot.students import load_student, StudentConfig
+from fcot.training import train_student
 from fcot.evaluate import batched_generate, evaluate_student
 from fcot.cli import main
 

@@ -159,9 +159,9 @@ def test_output_folder_that_cannot_be_made_is_one_line(pipeline, step):
     assert rc == 2 and 'fcot: error:' in err and '/proc/fcot-out' in err and 'Traceback' not in err, err
 
 def test_full_disk_while_saving_a_checkpoint(pipeline, tmp_path, monkeypatch):
-    import errno, fcot.students as S
+    import errno, fcot.training as T
     def full(path, *a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(path))
-    monkeypatch.setattr(S, '_save_checkpoint', full)
+    monkeypatch.setattr(T, '_save_checkpoint', full)
     w, _ = pipeline
     rc, out, err = run('train', '--samples', w/'curated'/'samples.jsonl', '--out', tmp_path/'s', '--model', 'gpt2-tiny', '--epochs', 1)
     import re

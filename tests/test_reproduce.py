@@ -4,7 +4,8 @@ import csv, json
 from pathlib import Path
 import nbformat, pytest
 from fcot.core import read_jsonl
-from fcot.reproduce import run_preset, smoke_config, plan, preset_config, RunSpec
+from fcot.presets import smoke_config, preset_config, RunSpec
+from fcot.reproduce import run_preset, plan
 from fcot.report import notebook_dir, PAPER_NOTEBOOKS, PRESET_NOTEBOOKS, run_notebooks
 from fcot.cli import main
 
@@ -183,7 +184,7 @@ def test_a_failing_run_loses_nothing_else(tmp_path, monkeypatch):
 def test_workers_end_with_their_parent(tmp_path):
     "After kill -9 of `fcot reproduce`, its worker processes do not run on (they used to, training into the same folders)."
     import os, signal, subprocess, sys, time
-    code = ("from fcot.reproduce import run_preset, smoke_config\n"
+    code = ("from fcot.presets import smoke_config\nfrom fcot.reproduce import run_preset\n"
             "if __name__ == '__main__': run_preset(smoke_config().replace(epochs=50, n_train=64), %r, progress=False, workers=2)" % str(tmp_path/'o'))
     (tmp_path/'go.py').write_text(code)
     p = subprocess.Popen([sys.executable, str(tmp_path/'go.py')])
@@ -221,7 +222,7 @@ def test_two_runs_in_one_folder_are_refused(tmp_path):
 
 def test_cpu_preset_smoke_runs_and_tests_every_effect(tmp_path):
     "The embedded default's grid at a tiny size (issue 11): every run, then its report notebook with one verdict per effect."
-    from fcot.reproduce import cpu_config, cpu_smoke_config
+    from fcot.presets import cpu_config, cpu_smoke_config
     from fcot.significance import paper_claims
     cfg = cpu_smoke_config()
     assert len(plan(cfg)[0]) == len(plan(cpu_config())[0])                      # the same grid as `make demo`

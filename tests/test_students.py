@@ -1,4 +1,4 @@
-"""Student fine-tuning (fcot.students): overfitting tiny students, saving and loading, the completion-only loss,
+"""Student fine-tuning (fcot.students, fcot.training): overfitting tiny students, saving and loading, the completion-only loss,
 exact resume, 2-process DDP on CPU (gloo) and LoRA. Offline: every model is built from a config."""
 import json, shutil
 from pathlib import Path
@@ -8,8 +8,8 @@ import torch
 import transformers
 
 from fcot.core import FcotError, read_jsonl
-from fcot.students import (StudentConfig, CompletionLoss, build_student, collate, encode_sample, greedy_complete,
-                           load_student, spawn_train, train_student, train_tokenizer)
+from fcot.students import StudentConfig, CompletionLoss, build_student, collate, encode_sample, load_student, train_tokenizer
+from fcot.training import greedy_complete, spawn_train, train_student
 
 torch.set_num_threads(1)
 transformers.logging.set_verbosity_error()

@@ -292,7 +292,7 @@ def test_damaged_split_files_are_refused(real_data, tmp_path, split, message):
 def test_no_registry_changes_at_import_and_synthetic_tasks_are_found():
     "Importing fcot.synthetic registers nothing (issue 12); get_task finds the synthetic tasks whatever was imported before."
     import subprocess, sys
-    code = ("import fcot.tasks as T, fcot.synthetic, fcot.offline, fcot.reproduce, fcot.cli\n"
+    code = ("import fcot.tasks as T, fcot.synthetic, fcot.offline, fcot.presets, fcot.reproduce, fcot.cli\n"
             "assert not any(n.startswith('synth_') for n in T.TASKS), sorted(T.TASKS)\n"
             "print(T.get_task('synth_coin_flip').answer_type, T.get_task('SYNTH-addition').name, 'synth_coin_flip' in T.TASKS)")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
