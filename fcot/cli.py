@@ -16,7 +16,7 @@ __all__ = ['reproduce', 'make_cli_teacher', 'sample_out_path', 'run_sample', 'ru
 
 # %% ../nbs/11_cli.ipynb #a3434c9b
 def _data_download(a):
-    from fcot.tasks import download_data
+    from fcot.download import download_data
     print(download_data(dest=a.dest, force=a.force))
 
 def _data_where(a):

@@ -4,18 +4,17 @@
 
 # %% ../nbs/01_tasks.ipynb #e4393fdd
 from __future__ import annotations
-import dataclasses, hashlib, importlib, json, os, random, re, shutil, tempfile, urllib.error, urllib.request
+import dataclasses, importlib, json, os, random, re
 from pathlib import Path
-from typing import Iterable, NamedTuple
-from tqdm.auto import tqdm
-from .core import FcotError, DATA_ENV, cache_dir, data_dir, data_file, read_json, iter_jsonl, sha256_file
+from typing import Iterable
+from .core import FcotError, data_dir, data_file, read_json, iter_jsonl
 from .core import data_dir as _data_dir
 
 # %% auto #0
-__all__ = ['TASKS', 'PAPER_TASKS', 'TASK_PROVIDERS', 'AQUA_TRAIN_SIZE', 'AQUA_TRAIN_URL', 'SOURCES', 'MANIFEST', 'TaskSpec',
-           'get_task', 'register_task', 'read_aqua', 'read_gsm8k', 'read_commonsense_qa', 'read_mawps', 'read_svamp',
-           'read_strategy_qa', 'read_symbolic', 'read_bigbench_choices', 'load_task', 'read_log_questions', 'log_match',
-           'split_file', 'load_split', 'train_test_overlap', 'to_dataset', 'DataFile', 'download_data']
+__all__ = ['TASKS', 'PAPER_TASKS', 'TASK_PROVIDERS', 'AQUA_TRAIN_SIZE', 'AQUA_TRAIN_URL', 'TaskSpec', 'get_task', 'register_task',
+           'read_aqua', 'read_gsm8k', 'read_commonsense_qa', 'read_mawps', 'read_svamp', 'read_strategy_qa',
+           'read_symbolic', 'read_bigbench_choices', 'load_task', 'read_log_questions', 'log_match', 'split_file',
+           'load_split', 'train_test_overlap', 'to_dataset']
 
 # %% ../nbs/01_tasks.ipynb #6c6c49d4
 @dataclasses.dataclass(frozen=True)
@@ -351,130 +350,3 @@ def to_dataset(records: list[dict]):
                                'question': datasets.Value('string'), 'answer': datasets.Value('string'),
                                'choices': datasets.Sequence(datasets.Value('string'))})
     return datasets.Dataset.from_dict({c: [(r.get(c) or []) if c == 'choices' else r[c] for r in records] for c in cols}, features=feats)
-
-# %% ../nbs/01_tasks.ipynb #54a85724
-SOURCES = {
-    'zero_shot_cot': 'https://raw.githubusercontent.com/kojima-takeshi188/zero_shot_cot/main',
-    'reasoning_teacher': 'https://raw.githubusercontent.com/itsnamgyu/reasoning-teacher/main',
-    'gsm8k': 'https://raw.githubusercontent.com/openai/grade-school-math/master',
-}
-# where each local folder lives inside its source repository
-_REMOTE_PREFIX = {'zero_shot_cot': '', 'reasoning_teacher': 'data/', 'gsm8k': 'grade_school_math/data/'}
-
-class DataFile(NamedTuple):
-    "One file of the data directory: its path there, its source repository, size and SHA-256."
-    path: str
-    size: int
-    sha256: str
-    @property
-    def source(self) -> str: return self.path.split('/', 1)[0]
-    @property
-    def remote(self) -> str: return _REMOTE_PREFIX[self.source] + self.path.split('/', 1)[1]
-    def url(self, sources: dict|None = None) -> str:
-        "The file's download URL (`sources` overrides the base URL of its source)."
-        return {**SOURCES, **(sources or {})}[self.source].rstrip('/') + '/' + self.remote
-
-# %% ../nbs/01_tasks.ipynb #e3805d7c
-_MANIFEST_TEXT = '''
-gsm8k/test.jsonl 749738 3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14
-gsm8k/train.jsonl 4166206 17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465
-reasoning_teacher/few_shot_cot_prompts.json 25357 72bb973daf1ab1217ec5bc1cc95a8be8ab78d05ff42356a3176341d848956d19
-reasoning_teacher/split/addsub__default.json 5068 1a6f70a39554084978a44439db0b661b039ce4dd2c09572d2ff9f44f5ef668d0
-reasoning_teacher/split/aqua__default.json 152678 8f6a271a99d34bc1fdf062672088eb17f7f782d86c60d9a709f06b6b8144ff6d
-reasoning_teacher/split/coin_flip__default.json 6433 a5f7ffe4a1a1e0181cbd9d00259d34f980c0073efe8a3ed25f69433cfb74a3a4
-reasoning_teacher/split/commonsense_qa__default.json 153363 4cec2867bc6bc201eaa5fc96844870d85356f32b4fa652c75b8b5e42b9fedc76
-reasoning_teacher/split/date_understanding__default.json 4730 5fbfdd1f0db941dce6accd7f43316eda2a2254f3a80f9a3a045f5a19bfb04578
-reasoning_teacher/split/date_understanding__template.json 1756 9b4508734ffc2ae908615e3f9f6ca3c9e27f44e4b5e714d220bd7152ddd39d89
-reasoning_teacher/split/gsm8k__default.json 122021 cf0f484fcaa270ff33f4ce00bff3f7e1f7f30b3e3bc76d0abcb74c22a6e9a6e0
-reasoning_teacher/split/last_letter_concatenation__default.json 6433 a5f7ffe4a1a1e0181cbd9d00259d34f980c0073efe8a3ed25f69433cfb74a3a4
-reasoning_teacher/split/multiarith__default.json 7733 f2f47aeb18026cb3d1909b38b8828693aeaf624af3282d8021dbee32008a1409
-reasoning_teacher/split/multiarith__template.json 2911 188abcfb1358424791e2d9c8d622ad10356283405fab11e1a58fa374cd9a48f4
-reasoning_teacher/split/single_eq__default.json 6537 d46feb082615045ea0909c5ed062ef85f29ba95223cbca39e0bfbb1ad1b5e1b7
-reasoning_teacher/split/strategy_qa__default.json 30993 0857d069a693a83c20466971b7e522b3c90c3258146c9b9461df98e4d2468de1
-reasoning_teacher/split/svamp__default.json 12933 fae6cc3a5c50952da78b66991182be507c8585e6a59954e03bd997488608ab1f
-reasoning_teacher/split/tracking_shuffled_objects__default.json 9683 6f2a4637d6e0692297e5eaa66bf53518445e1fbae1d94f28daae0040b7a1156a
-zero_shot_cot/dataset/AQuA/test.json 130192 de41581881ef95c5588c44ddc701c77fd480839241dd422a0d181262af24520c
-zero_shot_cot/dataset/AddSub/AddSub.json 131373 21930fa90385c72b5a15f4b9a4dda27276b889ae9ff44285505cdd9fa0a20df8
-zero_shot_cot/dataset/Bigbench_Date/task.json 119336 ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f
-zero_shot_cot/dataset/Bigbench_object_tracking/task.json 465146 74b74d3c8827c0387a3f24ee9efa7edd90b2d53af3daacb9961341af66f750a0
-zero_shot_cot/dataset/CommonsenseQA/dev_rand_split.jsonl 471653 3210497fdaae614ac085d9eb873dd7f4d49b6f965a93adadc803e1229fd8a02a
-zero_shot_cot/dataset/CommonsenseQA/test_rand_split_no_answers.jsonl 423148 b426896d71a9cd064cf01cfaf6e920817c51701ef66028883ac1af2e73ad5f29
-zero_shot_cot/dataset/CommonsenseQA/train_rand_split.jsonl 3785890 58ffa3c8472410e24b8c43f423d89c8a003d8284698a6ed7874355dedd09a2fb
-zero_shot_cot/dataset/MultiArith/MultiArith.json 254012 dc9db1b6cc68b1ecc2dec830d15aaf8c9a0932aa31d5ffce88ef3628179d36f4
-zero_shot_cot/dataset/SVAMP/SVAMP.json 339970 5be77703a6d891ae476d7c082787ad361392aa02453b132516cdd5f4e7934e3e
-zero_shot_cot/dataset/SingleEq/questions.json 137870 051507bd2b489c257057b485774a83d2710c23a4bc0f4a58e1822ae2773ef05e
-zero_shot_cot/dataset/StrategyQA/task.json 854248 60af9081fed20102fd8bb1e02dc7d9f12238efcba33e4c1a56b4d61cb6409803
-zero_shot_cot/dataset/coin_flip/coin_flip.json 136576 68cf201737a1463ef6bed5419622805a8934d92bff6a28a9dfbf83be3135ba5a
-zero_shot_cot/dataset/grade-school-math/test.jsonl 749738 3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14
-zero_shot_cot/dataset/last_letters/last_letters.json 84400 60e8d092d0a6423d3256e87e0c249b69aefea4cd27985082095fa4e93931fb02
-zero_shot_cot/log/addsub_zero_shot.log 143654 c581a2b0b02e0d6114cca4d31ccd51df2258e860f2d6bf6f3aa011bf4becf68a
-zero_shot_cot/log/addsub_zero_shot_cot.log 248681 5a35a7d04ad18f17a5918ba9f456ef85598ffb4ab340d40abd510b316ec65ce4
-zero_shot_cot/log/aqua_zero_shot.log 146792 403f6f0f020dac0c2239a93dd7543a2a84a7f6c26cead717667ea8b6350f9013
-zero_shot_cot/log/aqua_zero_shot_cot.log 222553 743315681523f6c459bb9dee0d106e1bbf813059bb0ecc3a75a9bbf8917766ad
-zero_shot_cot/log/coin_flip_zero_shot.log 215336 06b125ad4b441b3b909c53004ccfde6e9dfb315281b1e0659219b92074ebc384
-zero_shot_cot/log/coin_flip_zero_shot_cot.log 354348 6c5cd500498686106fad37b8ce85bed2bd26a790b6b1aaa8bec382a0d1103048
-zero_shot_cot/log/commonsensqa_zero_shot.log 445297 13efc3566bb2cd209cafdbd530cfb2ad1b17255d1d653e3ae5a9c2840c575808
-zero_shot_cot/log/commonsensqa_zero_shot_cot.log 850027 f8027dc6f4c85045ad7567dc71a9b5a4d69fb75af7cdf08ef809fcea617a2757
-zero_shot_cot/log/date_understanding_zero_shot.log 158856 2a1009ffcf1209a7cfd87d65f2ee0558170012cec985c2479e5dd86a5b979174
-zero_shot_cot/log/date_understanding_zero_shot_cot.log 227956 14090fec37b29d4b7053f6ccc8d3865b8ffd949d9d2f21ae71c55f145cb087c8
-zero_shot_cot/log/gsm8k_zero_shot.log 595453 6f4a5d8bc02f5344446ab28e5febb78a3a4b45438188cfe2dad6fdf1faf4231b
-zero_shot_cot/log/gsm8k_zero_shot_cot.log 1093468 cfb2d43b29762ca5fb09856899a6f6595c7deda6ff73c5e8a3becb8d791c54c4
-zero_shot_cot/log/last_letters_zero_shot.log 156721 beb909faa31c61587f2b5f00d28ea89a9f09c80b828156519686e117ad1d1acd
-zero_shot_cot/log/last_letters_zero_shot_cot.log 256323 31e13b33aed4f1c8a920b10914fb31bc0965089afc714d0e72cf78a2f17387b5
-zero_shot_cot/log/multiarith_zero_shot.log 207463 5b0bd4d132fa2f6c30d4d29438079473fa7b5e21a13c7a3618914a58a60b735f
-zero_shot_cot/log/multiarith_zero_shot_cot.log 378812 e2e3416d5f376b84513847b0ed2ac40fcfbe424b8279a18f0b6c980ff75fa351
-zero_shot_cot/log/shuffled_objects_zero_shot.log 529109 ba396a004f75f8a247483561b3511db1c8c8f0fdf3faaad387201a13165069ea
-zero_shot_cot/log/shuffled_objects_zero_shot_cot.log 865414 1bb4b95719d37b0cde221fa6d7fe40ab0aeb894d87973f48c6e1675b25301aa5
-zero_shot_cot/log/singleeq_zero_shot.log 178671 6c33fb3ee613f215ed66313a70e3e9995ddd4a464e137c9a3066ba17d2e5375f
-zero_shot_cot/log/singleeq_zero_shot_cot.log 319938 51bbcb0c0fcc8f5696cd4cd74d89e46d7e5d9ff8fb2e639c1664254a2ecde251
-zero_shot_cot/log/strategyqa_zero_shot.log 644785 cb75bdbe07dbbf8ac7335e8354ee9695d62fabd847ba360491e73a63896f37f6
-zero_shot_cot/log/strategyqa_zero_shot_cot.log 1564959 9268254c7c2d86a96b0346d64f5b782440b17ded142589d160ebb39e53fde5c9
-zero_shot_cot/log/svamp_zero_shot.log 364333 427feff17266ee249ca88b6880840a7e64cf58ad65ff438cc85eb644bfe3b195
-zero_shot_cot/log/svamp_zero_shot_cot.log 671988 37043ef358b75e108860746c533d0c9be0f307ec3373959524778f1b8af5a75a
-'''
-MANIFEST: list[DataFile] = [DataFile(p, int(s), h) for p, s, h in (l.split() for l in _MANIFEST_TEXT.strip().splitlines())]
-
-# %% ../nbs/01_tasks.ipynb #b887b8e9
-def _intact(path: Path, f: DataFile) -> bool:
-    return path.is_file() and path.stat().st_size == f.size and sha256_file(path) == f.sha256
-
-def _fetch(url: str, dest: Path, f: DataFile, bar, timeout: float) -> None:
-    "Download `url` to a temporary file beside `dest`, check size and SHA-256, then rename it into place."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix='.' + dest.name, suffix='.part')
-    h, n = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, 'wb') as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    while chunk := resp.read(1 << 16):
-                        out.write(chunk); h.update(chunk); n += len(chunk); bar.update(len(chunk))
-            except (urllib.error.URLError, OSError) as e:
-                raise FcotError(f"could not download {f.path} from {url} ({e}); check the network connection and retry "
-                                f"`fcot data download`.") from None
-        if n != f.size or h.hexdigest() != f.sha256:
-            raise FcotError(f"downloaded {f.path} from {url} does not match the manifest (got {n:,} bytes, sha256 "
-                            f"{h.hexdigest()[:12]}...; expected {f.size:,} bytes, {f.sha256[:12]}...): the transfer was damaged "
-                            f"or the upstream file changed. Retry `fcot data download`; if it keeps failing, report it.")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-
-def download_data(dest: str|Path|None = None, sources: dict|None = None, force: bool = False, files: Iterable[str]|None = None,
-                  timeout: float = 60, progress: bool = True) -> dict:
-    "Fetch the data files of `MANIFEST` (or only `files`) into `dest`, verifying each; returns {'downloaded': [...], 'skipped': [...]}."
-    dest = Path(dest).expanduser() if dest is not None else (Path(os.environ[DATA_ENV]).expanduser() if os.environ.get(DATA_ENV)
-                                                              else cache_dir()/'data')
-    todo = MANIFEST
-    if files is not None:
-        want, known = set(files), {f.path for f in MANIFEST}
-        if want - known: raise FcotError(f"not in the data manifest: {sorted(want - known)}; known files: see fcot.tasks.MANIFEST")
-        todo = [f for f in MANIFEST if f.path in want]
-    if sources:
-        unknown = set(sources) - set(SOURCES)
-        if unknown: raise FcotError(f"unknown data source(s) {sorted(unknown)}; known: {', '.join(SOURCES)}")
-    skipped = [f for f in todo if not force and _intact(dest/f.path, f)]
-    get = [f for f in todo if f not in skipped]
-    with tqdm(total=sum(f.size for f in get), unit='B', unit_scale=True, desc='fcot data', disable=not progress or not get) as bar:
-        for f in get: _fetch(f.url(sources), dest/f.path, f, bar, timeout)
-    return {'dest': dest, 'downloaded': [f.path for f in get], 'skipped': [f.path for f in skipped]}

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from fcot.core import FcotError, sha256_file
 from fcot.tasks import (TASKS, PAPER_TASKS, TaskSpec, get_task, load_task, load_split, split_file, train_test_overlap, to_dataset, log_match,
-                        read_log_questions, download_data, MANIFEST, SOURCES, DataFile, AQUA_TRAIN_SIZE)
+                        read_log_questions, AQUA_TRAIN_SIZE)
+from fcot.download import download_data, MANIFEST, SOURCES, DataFile
 PAPER = {n: TASKS[n] for n in PAPER_TASKS}  # other modules may register more tasks
 
 SIZES = {'single_eq': (508, 356, 152), 'addsub': (395, 276, 119), 'multiarith': (600, 420, 180), 'gsm8k': (8792, 7473, 1319),
