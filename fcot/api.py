@@ -302,7 +302,10 @@ def complete(self: BatchTeacher, requests, on_result=None, stats=None):
             try: got[line['custom_id']] = _batch_line(line, self.teacher)
             except ValueError as e: stats.error(f"batch {b.id}, {line.get('custom_id')}: {e}")
     state_path.unlink()   # finished: what is missing goes into a new batch next time
-    if b.status != 'completed': stats.error(f"batch {b.id} ended {b.status}; its {len(got)} finished lines are kept")
+    if b.status != 'completed':
+        why = '; '.join(f"{getattr(e, 'code', '')}: {getattr(e, 'message', e)}" for e in (getattr(b.errors, 'data', None) or []))
+        stats.error(f"batch {b.id} ended {b.status}{f' ({why})' if why else ''}; its {len(got)} finished lines are kept, "
+                    f"the others go into a new batch when run again")
     results = [None] * len(requests)
     for i, r in enumerate(requests):
         c = got.get(cache_key(self.teacher.backend, self.teacher.cache_id, r))
