@@ -361,6 +361,7 @@ class Addition(_ColumnTask):
         cols = [[int(d[i]) for d in ds if i < len(d)] for i in range(max(map(len, ds)))]
         return [(' + '.join(map(str, c)), sum(c)) for c in cols]
 
+# %% ../nbs/08c_arithmetic.ipynb #d1a9e1ea
 class Multiplication(_ColumnTask):
     name, title = 'synth_multiplication', 'Multi-digit multiplication (synthetic)'
     defaults = {'n_digits': 3}

@@ -385,6 +385,7 @@ def build_parser(expand: str|None = None) -> argparse.ArgumentParser:
     rp.set_defaults(func=_reproduce)
     return p
 
+# %% ../nbs/11_cli.ipynb #6310cc7d
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `fcot` command: returns the exit status (0 ok, 2 usage or configuration error)."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]

@@ -67,6 +67,7 @@ def read_json(path: str|Path) -> Any:
         raise FcotError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
                         f"the file may be truncated or damaged: fetch it again.") from None
 
+# %% ../nbs/00_core.ipynb #8363e3bb
 def iter_jsonl(path: str|Path, skip_bad: bool = False, bad: list|None = None) -> Iterator[dict]:
     "Yield the records of a JSONL file. A damaged line raises an `FcotError` naming file and line, or with `skip_bad` is appended to `bad` and skipped."
     path = Path(path)
@@ -85,10 +86,12 @@ def iter_jsonl(path: str|Path, skip_bad: bool = False, bad: list|None = None) ->
                 if not skip_bad: raise FcotError(msg + "; the file may be truncated or damaged.") from None
                 if bad is not None: bad.append(msg)
 
+# %% ../nbs/00_core.ipynb #e3d8dac5
 def read_jsonl(path: str|Path, skip_bad: bool = False, bad: list|None = None) -> list[dict]:
     "All records of a JSONL file (see `iter_jsonl`)."
     return list(iter_jsonl(path, skip_bad, bad))
 
+# %% ../nbs/00_core.ipynb #8abf9a30
 def _umask() -> int:
     m = os.umask(0o022); os.umask(m)
     return m
@@ -110,12 +113,14 @@ def write_jsonl(path: str|Path, records: Iterable[dict]) -> Path:
     _atomic_write(path, lambda f: [f.write(json.dumps(r, ensure_ascii=False) + '\n') for r in records])
     return path
 
+# %% ../nbs/00_core.ipynb #6b602a5a
 def write_json(path: str|Path, obj: Any) -> Path:
     "Write `obj` as indented JSON atomically."
     path = Path(path)
     _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + '\n'))
     return path
 
+# %% ../nbs/00_core.ipynb #acc07918
 def append_jsonl(path: str|Path, records: Iterable[dict]) -> None:
     "Append records to a JSONL file, flushing to disk, for logs that grow as work finishes."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)

@@ -252,6 +252,7 @@ class EvalResult:
         ex = f", {len(self.excluded)} excluded" if self.excluded else ''
         return f"EvalResult({self.task}, {self.template}: accuracy {self.accuracy:.4f} = {self.correct}/{self.total}{ex})"
 
+# %% ../nbs/07_evaluate.ipynb #762c8486
 def load_model(model_or_path, tokenizer=None, dtype: str|None = None):
     "(model, tokenizer) from a saved student path or name (`fcot.students.load_student`, in `dtype`), a (model, tokenizer) pair, or a model plus `tokenizer`."
     if isinstance(model_or_path, (str, Path)):
@@ -261,6 +262,7 @@ def load_model(model_or_path, tokenizer=None, dtype: str|None = None):
     if tokenizer is None: raise FcotError("evaluate_student needs the tokenizer when given a model object: pass tokenizer=")
     return model_or_path, tokenizer
 
+# %% ../nbs/07_evaluate.ipynb #5ea84f19
 def evaluate_student(model_or_path, records: Sequence[dict], task=None, template: str|None = None,
                      config: EvalConfig|None = None, tokenizer=None, out_dir: str|Path|None = None, **overrides) -> EvalResult:
     """Evaluate a student on task `records` with `template` ('ft_cot', 'vanilla', 'natural', 'zero_shot',

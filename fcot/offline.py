@@ -20,11 +20,13 @@ def count_tokens(text: str) -> int:
     "Tokens as the offline teacher counts them: words and punctuation marks (close to GPT tokenizers on plain English)."
     return len(_TOKEN.findall(text))
 
+# %% ../nbs/08_offline.ipynb #d034c870
 def cut_tokens(text: str, n: int) -> str:
     "`text` cut after its first `n` tokens."
     spans = [m.end() for m in _TOKEN.finditer(text)]
     return text if n >= len(spans) else text[:spans[n - 1]] if n > 0 else ''
 
+# %% ../nbs/08_offline.ipynb #5c3e4cbd
 @dataclasses.dataclass
 class Rationale:
     "One rationale the offline teacher wrote, with the ground truth of how it was made (for controlled studies)."
@@ -35,6 +37,7 @@ class Rationale:
     flaw: str|None            # None, 'step', 'answer', 'truncation' or 'sloppy' (a wrong step, the right answer)
     task: str
 
+# %% ../nbs/08_offline.ipynb #0b829480
 class OfflineTeacher(Teacher):
     "A stand-in for an LLM teacher on the synthetic tasks: templated, temperature-dependent rationales with mistakes at configurable rates."
     backend = 'offline'

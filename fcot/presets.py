@@ -222,10 +222,12 @@ def cpu_config() -> PresetConfig:
                         teacher_tasks=['synth_addition'], student_tasks=['synth_addition'],
                         n_train=1000, n_test=300, epochs=10, lr=3e-3, batch_size=16)
 
+# %% ../nbs/09_presets.ipynb #5fd310c6
 def cpu_smoke_config() -> PresetConfig:
     "The `cpu` preset's grid and code path at a size the test suite runs in seconds (no meaningful accuracy)."
     return cpu_config().replace(name='cpu-smoke', n_train=24, n_test=8, epochs=1, diversity_n=12, train_sizes=[6, 12, 24])
 
+# %% ../nbs/09_presets.ipynb #6ff6d4a3
 def smoke_config() -> PresetConfig:
     "A synthetic preset small enough for the test suite (seconds): same code path, no meaningful accuracy."
     return PresetConfig(name='smoke', tasks={'synth_coin_flip': {'n_people': 3}}, teachers={'offline': {'backend': 'offline', 'error': 0.0},
@@ -233,6 +235,7 @@ def smoke_config() -> PresetConfig:
                         n_train=16, n_test=8, epochs=1, diverse_D=2, diversity=[1, 2], train_sizes=[8, 16], size_D=[1, 2],
                         size_tasks=['synth_coin_flip'], teacher_tasks=['synth_coin_flip'])
 
+# %% ../nbs/09_presets.ipynb #d14de613
 def recorded_config() -> PresetConfig:
     "The twelve real tasks, the recorded text-davinci-002 teacher, from-scratch students on the paper's splits (CPU)."
     return PresetConfig(name='recorded', world='real', tasks={t: {} for t in PAPER_TASKS}, teachers=dict(KOJIMA),
@@ -241,12 +244,14 @@ def recorded_config() -> PresetConfig:
                         train_sizes=[8, 32, 128, None], size_D=[1], size_tasks=['multiarith', 'date_understanding', 'coin_flip'],
                         teacher_tasks=[], template_tasks=['multiarith', 'date_understanding'], n_train=None, n_test=None)
 
+# %% ../nbs/09_presets.ipynb #950cdced
 def recorded_smoke_config() -> PresetConfig:
     "The recorded preset's code path in seconds (for the tests; needs the shared data)."
     return recorded_config().replace(name='recorded-smoke', tasks={'multiarith': {}, 'aqua': {}, 'gsm8k': {}}, students=['gpt2-tiny'],
                                      student='gpt2-tiny', train_tasks=['multiarith', 'aqua'], train_sizes=[8], size_tasks=['multiarith'],
                                      template_tasks=['multiarith'], n_test=6, epochs=1)
 
+# %% ../nbs/09_presets.ipynb #a4c3c70d
 SMOLLM_QUICK_TASKS = ['coin_flip', 'last_letter_concatenation', 'tracking_shuffled_objects', 'date_understanding']
 
 def smollm_config() -> PresetConfig:
@@ -263,10 +268,12 @@ def smollm_config() -> PresetConfig:
                         epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision='bf16', eval_dtype='bf16',
                         dev_fraction=0.15, max_new_tokens=160, threads=1, order='table')
 
+# %% ../nbs/09_presets.ipynb #ced6310d
 def smollm_quick_config() -> PresetConfig:
     "The `smollm` preset on four tasks where the paper claims an effect (about an hour on two cores); no template-wise split."
     return smollm_config().replace(name='smollm-quick', tasks={t: {} for t in SMOLLM_QUICK_TASKS}, template_tasks=[])
 
+# %% ../nbs/09_presets.ipynb #e8bfa1c0
 PAPER_STUDENTS = ['gpt2', 'gpt2-medium', 'gpt2-large', 't5-small', 't5-base', 't5-large',
                   'google/flan-t5-small', 'google/flan-t5-base', 'google/flan-t5-large',
                   'api:babbage-002', 'api:davinci-002']   # API students: results recorded with `add_result`, not trained by fcot
@@ -287,6 +294,7 @@ def paper_config() -> PresetConfig:
                         template_tasks=['multiarith', 'date_understanding'], n_train=None, n_test=None,
                         epochs=20, lr=3e-4, batch_size=8, warmup_ratio=0.0, max_new_tokens=128)
 
+# %% ../nbs/09_presets.ipynb #3a6f99aa
 PRESET_CONFIGS = {'cpu': cpu_config, 'recorded': recorded_config, 'smollm': smollm_config, 'smollm-quick': smollm_quick_config,
                   'paper': paper_config,
                   'smoke': smoke_config, 'cpu-smoke': cpu_smoke_config, 'recorded-smoke': recorded_smoke_config}

@@ -338,8 +338,10 @@ def notebooks_for(preset: str) -> list[str]:
     "The report notebooks a preset renders: the paper's results, then the preset's own."
     return PAPER_NOTEBOOKS + PRESET_NOTEBOOKS.get(preset, [])
 
+# %% ../nbs/10_report.ipynb #99d2029d
 def notebook_dir() -> Path: return project_root()/'nbs'/'paper'
 
+# %% ../nbs/10_report.ipynb #632d9f04
 def _stamp(src: Path, results: Path, params: dict) -> str:
     "What a rendered notebook depends on: its source, this module, the stored results and its parameters (paths relative to the checkout)."
     h = hashlib.sha256(src.read_bytes())

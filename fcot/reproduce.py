@@ -179,6 +179,7 @@ def environment() -> dict:
             'tokenizers': tokenizers.__version__, 'datasets': datasets.__version__, 'machine': platform.machine(),
             'torch_threads': torch.get_num_threads(), 'cuda': torch.cuda.is_available()}
 
+# %% ../nbs/09_reproduce.ipynb #638dd969
 def _watch_parent(ppid: int):
     "In a worker process: exit as soon as the process that started it is gone (killed, even with -9), instead of running on."
     import os, threading
@@ -229,6 +230,7 @@ def plan(cfg: PresetConfig) -> tuple[list[RunSpec], list[dict]]:
             skipped.append({'key': s.key, **dataclasses.asdict(s), 'reason': why})
     return ok, skipped
 
+# %% ../nbs/09_reproduce.ipynb #e5e7aa63
 def _keep_aside(results: Path) -> Path:
     "Move earlier results to a dated name that no later run replaces (`results.previous-<UTC time>.jsonl`)."
     stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime())
@@ -264,6 +266,7 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     with _FolderLock(out): return _run_preset(cfg, out, progress, workers, fresh, reuse)
 
+# %% ../nbs/09_reproduce.ipynb #2354434c
 def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fresh: bool, reuse) -> list[dict]:
     saved, results = out/'preset_config.json', out/'results.jsonl'
     if fresh and results.exists():
@@ -349,11 +352,13 @@ def reuse_results(cfg: PresetConfig, out_dir: str|Path, source: str|Path, progre
     if progress and rows: print(f"reused {len(rows)} finished run(s) of preset {other.name!r} from {src}")
     return len(rows)
 
+# %% ../nbs/09_reproduce.ipynb #18225988
 def load_results(out_dir: str|Path) -> list[dict]:
     "The result rows stored in `out_dir/results.jsonl` (empty when nothing has run yet)."
     p = Path(out_dir)/'results.jsonl'
     return read_jsonl(p) if p.exists() else []
 
+# %% ../nbs/09_reproduce.ipynb #dda1d6d3
 def add_result(out_dir: str|Path, spec: RunSpec, accuracy: float, **fields) -> dict:
     "Record the result of a run done outside fcot (e.g. a student fine-tuned through a provider's API)."
     if not 0 <= accuracy <= 1: raise FcotError(f"accuracy must be a fraction between 0 and 1, got {accuracy}")
@@ -405,6 +410,7 @@ def check_config(cfg: PresetConfig) -> list[str]:
     problems += [f"seed_tasks: {t} is not in tasks" for t in cfg.seed_tasks if t not in cfg.tasks]
     return problems
 
+# %% ../nbs/09_reproduce.ipynb #bb30c71c
 def dry_run(cfg: PresetConfig, print_plan: bool = True) -> dict:
     "Check `cfg` and estimate what running it would do and cost, without calling any teacher or training anything."
     problems = check_config(cfg)

@@ -20,6 +20,7 @@ class CommandSpec:
     sections: dict    # section name -> Config class
     required: tuple = ()
 
+# %% ../nbs/11_runconfig.ipynb #b1bb91ca
 def _command_specs() -> dict[str, CommandSpec]:
     from fcot.teachers import CotConfig
     from fcot.backends import TeacherConfig
@@ -42,6 +43,7 @@ def parse_value(text: str):
     try: return json.loads(text)
     except ValueError: return text
 
+# %% ../nbs/11_runconfig.ipynb #77b9d46d
 class RunConfig:
     "The configuration of one `fcot` command run: command fields plus one dict per library config section."
     def __init__(self, command: str, values: dict|None = None):

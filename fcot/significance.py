@@ -73,6 +73,7 @@ def paper_claims(cfg: PresetConfig) -> list[dict]:
            'Diverse reasoning beats one rationale per question': 'the preset has no diversity study (D > 1)'}
     return [{'claim': c, 'expect': e, 'pairs': p, 'note': '' if p else why.get(c, 'none of its tasks is in the preset')} for c, e, p in claims]
 
+# %% ../nbs/10_significance.ipynb #907d9c1f
 CONTRAST_TASKS = ('synth_coin_flip',)   # synthetic tasks a from-scratch student learns from the answers alone: no chain-of-thought needed
 
 def effect_claims(cfg: PresetConfig) -> list[dict]:

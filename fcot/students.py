@@ -82,6 +82,7 @@ def is_encoder_decoder(model) -> bool:
     "Whether `model` (possibly LoRA-wrapped) is an encoder-decoder."
     return bool(getattr(model.config, 'is_encoder_decoder', False))
 
+# %% ../nbs/06_students.ipynb #5591cfe6
 def _scratch_model(preset: str, tokenizer, overrides: dict|None = None, n_positions: int = 1024):
     from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
     arch, kw = PRESETS[preset]
@@ -139,6 +140,7 @@ def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dty
                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Check the name, or pass a folder saved with save_pretrained.") from None
     return model, pad_with_eos(tok, model, 'the student')
 
+# %% ../nbs/06_students.ipynb #4ff11567
 def _require_peft():
     try:
         import peft; return peft

@@ -123,6 +123,7 @@ def get_synth(name) -> SynthTask:
     if t is None: raise FcotError(f"unknown synthetic task {name!r}; known: {', '.join(SYNTH_TASKS)}")
     return t
 
+# %% ../nbs/08_synthetic.ipynb #1b31d797
 def task_spec(name):
     "The `fcot.tasks.TaskSpec` of a synthetic task."
     from fcot.tasks import TaskSpec
@@ -132,13 +133,14 @@ def task_spec(name):
                     aliases=(), files=(), split_stem=t.name, splits=(), answer_trigger=trig[0], zero_shot_trigger=trig[1],
                     log_name='')
 
+# %% ../nbs/08_synthetic.ipynb #086f3f76
 def register_tasks() -> None:
     "Add the synthetic tasks to the task registry (`fcot.tasks.register_task`); `get_task` calls it on its first miss (`TASK_PROVIDERS`)."
     from fcot.tasks import TASKS, register_task
     for name in SYNTH_TASKS:
         if name not in TASKS: register_task(task_spec(name))
 
-
+# %% ../nbs/08_synthetic.ipynb #688df517
 def generate(task, n: int, seed: int = 0, exclude=(), start: int = 0, **difficulty) -> list[dict]:
     "`n` task records with distinct questions (none in `exclude`), seeded; indices count from `start`."
     t = get_synth(task)
@@ -156,12 +158,14 @@ def generate(task, n: int, seed: int = 0, exclude=(), start: int = 0, **difficul
         seen.add(q); out.append(t.record(p, start + len(out)))
     return out
 
+# %% ../nbs/08_synthetic.ipynb #4d2e1e00
 def make_split(task, n_train: int, n_test: int, seed: int = 0, **difficulty) -> dict[str, list[dict]]:
     "A `{'train', 'test'}` split of fresh questions with no question in both; test first (indices 0..n_test-1), then train."
     test = generate(task, n_test, seed, **difficulty)
     train = generate(task, n_train, seed + 1_000_003, exclude={r['question'] for r in test}, start=n_test, **difficulty)
     return {'train': train, 'test': test}
 
+# %% ../nbs/08_synthetic.ipynb #9df6f9cf
 def parse_question(question: str) -> tuple[SynthTask, dict]|None:
     "The synthetic task and problem behind a question text, or `None` when no synthetic task wrote it."
     for t in SYNTH_TASKS.values():
@@ -169,6 +173,7 @@ def parse_question(question: str) -> tuple[SynthTask, dict]|None:
         if p is not None: return t, p
     return None
 
+# %% ../nbs/08_synthetic.ipynb #21cc34f1
 def solve_question(question: str) -> str:
     "The exact answer to a synthetic question, read from its text."
     found = parse_question(question)

@@ -146,6 +146,7 @@ def read_aqua(path) -> list[tuple]:
         out.append((_need(r, 'question', path).strip() + ' ' + 'Answer Choices:' + choice, _need(r, 'correct', path), texts))
     return out
 
+# %% ../nbs/01_tasks.ipynb #1045a7e6
 def read_gsm8k(path) -> list[tuple]:
     "GSM8K (JSON lines): question, gold number after '#### '."
     out = []
@@ -157,6 +158,7 @@ def read_gsm8k(path) -> list[tuple]:
         out.append((_need(r, 'question', path).strip(), _num(a.split('#### ')[-1]), None))
     return out
 
+# %% ../nbs/01_tasks.ipynb #ff5767a8
 def read_commonsense_qa(path) -> list[tuple]:
     "CommonsenseQA (JSON lines): stem plus 'Answer Choices: (A) text ...', gold `answerKey`."
     out = []
@@ -167,20 +169,24 @@ def read_commonsense_qa(path) -> list[tuple]:
                     r.get('answerKey'), [c['text'] for c in cs]))
     return out
 
+# %% ../nbs/01_tasks.ipynb #645ed3ee
 def read_mawps(path) -> list[tuple]:
     "SingleEq, AddSub, MultiArith (JSON list): `sQuestion`, gold `lSolutions[0]`."
     return [(_need(r, 'sQuestion', path, kind=str).strip(), _num(_need(r, 'lSolutions', path, kind=list)[0]), None) for r in _json_list(path)]
 
+# %% ../nbs/01_tasks.ipynb #0dd08d5c
 def read_svamp(path) -> list[tuple]:
     "SVAMP (JSON list): `Body` + ' ' + `Question`, gold `Answer`."
     return [(_need(r, 'Body', path).strip() + ' ' + _need(r, 'Question', path).strip(), _num(_need(r, 'Answer', path)), None)
             for r in _json_list(path)]
 
+# %% ../nbs/01_tasks.ipynb #8cbe5f9f
 def read_strategy_qa(path) -> list[tuple]:
     "StrategyQA (BIG-bench JSON): `input`, gold 'yes' when `target_scores['Yes'] == 1` else 'no'."
     return [(_need(r, 'input', path).strip(), 'yes' if int(_need(_need(r, 'target_scores', path), 'Yes', path)) == 1 else 'no', None)
             for r in _examples(path)]
 
+# %% ../nbs/01_tasks.ipynb #96cac575
 def read_symbolic(path) -> list[tuple]:
     "Last Letter Concatenation and Coin Flip: `examples[].question` and `answer` as they are."
     return [(_need(r, 'question', path), _need(r, 'answer', path), None) for r in _examples(path)]

@@ -161,6 +161,7 @@ def cache_key(backend: str, model: str, request: CompletionRequest) -> str:
                       sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode('utf-8')).hexdigest()
 
+# %% ../nbs/04_teachers.ipynb #d3ac69d8
 class CompletionCache:
     "Completions on disk (SQLite, WAL), committed one by one as they finish; safe to share between processes."
     def __init__(self, path: str|Path, timeout: float = 60.0):
@@ -216,11 +217,13 @@ class CompletionCache:
     def __exit__(self, *a): self.close()
     def __repr__(self): return f"CompletionCache({str(self.path)!r})"
 
+# %% ../nbs/04_teachers.ipynb #d2924265
 def as_cache(cache) -> CompletionCache|None:
     "A `CompletionCache` from a cache, a path, or `None` (no cache)."
     if cache is None or isinstance(cache, CompletionCache): return cache
     return CompletionCache(cache)
 
+# %% ../nbs/04_teachers.ipynb #17d2ff25
 def default_cache_path() -> Path:
     "Where completions are cached by default: `completions.sqlite` in fcot's user cache directory."
     from fcot.core import cache_dir
@@ -330,6 +333,7 @@ class TeacherRun:
     def __len__(self): return len(self.records)
     def __repr__(self): return f"TeacherRun({len(self.records)} records, accuracy {self.accuracy:.3f}; {self.stats.summary()})"
 
+# %% ../nbs/04_teachers.ipynb #dd2385ae
 def _stage1_requests(records, cfg: CotConfig) -> list[CompletionRequest]:
     sampling, out = cfg.sampling(), []
     for rec in records:
@@ -380,6 +384,7 @@ def estimate_run(teacher: Teacher, records: Sequence[dict], config: CotConfig|No
             'prompt_tokens': pt, 'completion_tokens': ct,
             'dollars': (pt*teacher.price[0] + ct*teacher.price[1]) / 1e6}
 
+# %% ../nbs/04_teachers.ipynb #cbc15e11
 def sample_zero_shot_cot(teacher: Teacher,               # any backend: endpoint, local model, recorded, offline
                          records: Sequence[dict],        # task records: id, index, question, answer
                          task,                           # a task name or `TaskSpec` (answer type, letters, trigger)
