@@ -109,7 +109,7 @@ def _give_up_reason(e: Exception, url: str, max_retries: int) -> str:
         wait = e.response.headers.get('retry-after')
         try: wait = float(wait) if wait else None
         except ValueError: wait = None
-        if wait and wait > 60: return f'{msg}; the server asked to wait {wait:.0f} s before retrying (Retry-After): try again later'
+        if wait and wait > 120: return f'{msg}; the server asked to wait {wait:.0f} s before retrying (Retry-After): try again later'
         return msg + (f' (after {max_retries} retries)' if e.status_code in (408, 409, 429) or e.status_code >= 500 else '')
     if isinstance(e, openai.APITimeoutError): return f'timeout waiting for {url}, {max_retries} retries'
     if isinstance(e, openai.APIConnectionError):
