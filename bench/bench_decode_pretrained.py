@@ -16,7 +16,7 @@ from pathlib import Path
 
 def fine_tuned_student(work: Path, threads: int) -> Path:
     from fcot.presets import smollm_quick_config, RunSpec
-    from fcot.reproduce import run_split, teacher_records
+    from fcot.runs import run_split, teacher_records
     from fcot.curate import curate, CurateConfig
     from fcot.students import StudentConfig
     from fcot.training import train_student
@@ -64,7 +64,7 @@ def main():
     from fcot.evaluate import batched_generate
     from fcot.students import load_student
     from fcot.presets import smollm_quick_config, RunSpec
-    from fcot.reproduce import run_split
+    from fcot.runs import run_split
     work = Path(tempfile.mkdtemp(prefix='fcot-bench-decode-'))
     t = time.perf_counter()
     folder = Path(a.student) if a.student else fine_tuned_student(work, a.threads)

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
 from openai_stub import StubServer, adder_respond, prompt_of
-from fcot.teachers import CompletionCache, CompletionRequest, RunStats, run_requests
+from fcot.completions import CompletionCache, CompletionRequest, RunStats, run_requests
 from fcot.api import OpenAITeacher
 
 def latency_of(prompt: str, lo: float, hi: float) -> float: return random.Random(prompt).uniform(lo, hi)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 from fastcore.basics import patch
 from .core import FcotError, read_json, read_jsonl, write_json, write_jsonl, redact
-from .teachers import Teacher, Completion, CompletionRequest, RunStats, cache_key, as_cache
+from .completions import Teacher, Completion, CompletionRequest, RunStats, cache_key, as_cache
 
 # %% auto #0
 __all__ = ['PRICES', 'OpenAITeacher', 'BatchPending', 'BatchTeacher', 'write_batch_requests', 'ingest_batch_results']

@@ -90,7 +90,7 @@ def make_cli_teacher(rc: RunConfig):
     return make_teacher(tc)
 
 def _cache_arg(cache):
-    from fcot.teachers import default_cache_path
+    from fcot.completions import default_cache_path
     if cache is None or str(cache).lower() == 'none': return None
     return default_cache_path() if cache == 'default' else Path(cache).expanduser()
 

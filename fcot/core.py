@@ -164,6 +164,7 @@ def _fits(v, t) -> bool:
     if t is int: return isinstance(v, int) and not isinstance(v, bool)
     if t is float: return isinstance(v, (int, float)) and not isinstance(v, bool)
     if t in (str, list, dict, tuple): return isinstance(v, t)
+    if isinstance(t, type) and issubclass(t, Config): return isinstance(v, t)   # a nested config
     return True
 
 def _describe(t) -> str:
@@ -171,6 +172,7 @@ def _describe(t) -> str:
     if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union: return ' or '.join(_describe(a) for a in typing.get_args(t))
     if t is type(None): return 'null'
     t = typing.get_origin(t) or t
+    if isinstance(t, type) and issubclass(t, Config): return f'a {t.__name__} (or a mapping of its options)'
     return {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false', list: 'a list', dict: 'a mapping'}.get(t, str(t))
 
 # %% ../nbs/00_core.ipynb #9deff794
@@ -181,18 +183,20 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict):
-        "Build the config from a dict, naming any unknown key."
+        "Build the config from a dict, naming any unknown key; a mapping for a nested config updates that field's default."
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown: raise FcotError(f"unknown {cls.__name__} option(s) {unknown}; known: {sorted(names)}")
-        return cls(**d)
+        return cls(**_nest(cls, d, lambda f: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default))
 
     def save(self, path: str|Path) -> Path: return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str|Path): return cls.from_dict(read_json(path))
 
-    def replace(self, **kw): return dataclasses.replace(self, **kw)
+    def replace(self, **kw):
+        "A copy with the fields in `kw` changed; a mapping for a nested config changes only the options it names."
+        return dataclasses.replace(self, **_nest(type(self), kw, lambda f: getattr(self, f.name)))
 
     RANGES = {}   # field -> '>= 1', '> 0', '<= 1', '< 1' or several joined by ',': checked with the types, in `validate`
 
@@ -200,6 +204,10 @@ class Config:
 
     def validate(self):
         "Check every field against its annotation and `RANGES`: one `FcotError` naming the field, the value and what is allowed."
+        # a mapping given for a nested config (`PresetConfig(train={'epochs': 1})`) becomes that config, from the field's default
+        dflt = lambda f: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        for k, v in _nest(type(self), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, dflt).items():
+            object.__setattr__(self, k, v)
         hints = _hints(type(self))
         for f in dataclasses.fields(self):
             v, t = getattr(self, f.name), hints.get(f.name)
@@ -213,6 +221,17 @@ class Config:
                 if not {'>=': v >= num, '>': v > num, '<=': v <= num, '<': v < num}[op]:
                     raise FcotError(f"{type(self).__name__}.{name} = {v!r} is not allowed: it must be {rule.replace(',', ' and')}")
         return self
+
+def _nest(cls, d: dict, base) -> dict:
+    "`d` with each mapping given for a field whose type is a `Config` turned into that config: `base(field)` updated by the mapping."
+    hints, out = _hints(cls), dict(d)
+    for f in dataclasses.fields(cls):
+        t, v = hints.get(f.name), d.get(f.name)
+        if isinstance(v, dict) and isinstance(t, type) and issubclass(t, Config):
+            b = base(f)
+            try: out[f.name] = t.from_dict({**(b.to_dict() if isinstance(b, Config) else {}), **v})
+            except FcotError as e: raise FcotError(f"{cls.__name__}.{f.name}: {e}") from None
+    return out
 
 # %% ../nbs/00_core.ipynb #5faa602c
 def _flat(df):

@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import Config, FcotError
-from .students import PRESETS as STUDENT_PRESETS
+from .students import StudentConfig, PRESETS as STUDENT_PRESETS
+from .evaluate import EvalConfig
+from .datasources import data_source
 
 # %% auto #0
 __all__ = ['METHODS', 'STUDENT_BASELINES', 'RECORDED_TEACHER_TRAIN', 'KOJIMA', 'CPU_TASKS', 'SMOLLM_QUICK_TASKS',
-           'PAPER_STUDENTS', 'PRESET_CONFIGS', 'RunSpec', 'PresetConfig', 'is_scratch', 'is_offline_student',
-           'is_api_student', 'student_family', 'unavailable', 'cpu_config', 'cpu_smoke_config', 'smoke_config',
-           'recorded_config', 'recorded_smoke_config', 'smollm_config', 'smollm_quick_config', 'paper_config',
-           'preset_config']
+           'PAPER_STUDENTS', 'PRESET_CONFIGS', 'RunSpec', 'preset_training', 'PresetConfig', 'is_scratch',
+           'is_offline_student', 'is_api_student', 'student_family', 'unavailable', 'cpu_config', 'cpu_smoke_config',
+           'smoke_config', 'recorded_config', 'recorded_smoke_config', 'smollm_config', 'smollm_quick_config',
+           'paper_config', 'preset_config']
 
 # %% ../nbs/09_presets.ipynb #646edc4f
 METHODS = ('random', 'teacher', 'zero_shot', 'zero_shot_cot', 'few_shot_cot', 'vanilla', 'ft_cot')
@@ -50,6 +52,13 @@ class RunSpec:
         return f'{self.task}-{self.split}-ft_cot-D{self.D}-n{n}-{self.teacher}-{model}{rep}'
 
 # %% ../nbs/09_presets.ipynb #6c23ae95
+def preset_training(**kw) -> StudentConfig:
+    """The training settings a preset starts from: `StudentConfig`'s defaults except for what a reproduction's runs share
+    (8 epochs at lr 1e-3, batch 16, 5% warmup, a word tokenizer for from-scratch students, only the final model kept, no
+    progress bars inside a run); `kw` overrides them."""
+    return StudentConfig(**{'epochs': 8, 'lr': 1e-3, 'batch_size': 16, 'warmup_ratio': 0.05, 'tokenizer_kind': 'word',
+                            'keep_checkpoints': 0, 'progress': False} | kw)
+
 @dataclass
 class PresetConfig(Config):
     "Everything behind one reproduction: tasks, teachers, students, the grid of each study, and training settings."
@@ -83,25 +92,35 @@ class PresetConfig(Config):
     seed: int = 0
     temperature: float = 0.7
     max_tokens: int = 128           # teacher rationale length
-    # student training
-    epochs: int = 8
-    lr: float = 1e-3
-    batch_size: int = 16
-    warmup_ratio: float = 0.05
-    tokenizer_kind: str = 'word'    # tokenizer trained for from-scratch students
-    precision: str = 'auto'         # training precision (StudentConfig.precision): bf16 autocast is 2x faster on AVX512-BF16 CPUs
-    eval_dtype: str|None = None     # weights at evaluation (EvalConfig.dtype)
+    # how every student is trained and evaluated: one config object each, passed on to every run, which sets its own
+    # model, output_dir, seed, checkpointing and progress (train) and template, data_dir and progress (eval)
+    train: StudentConfig = field(default_factory=lambda: preset_training())
+    eval: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
     dev_fraction: float = 0.0       # > 0: this share of each training split is held out as a dev split, the student is
                                     # evaluated on it after every epoch, and the best epoch is the one scored on test
-    max_new_tokens: int = 128
     keep_models: bool = False       # keep each trained student (else only its results and predictions)
     data_dir: str|None = None
     threads: int = 1                # torch threads per run (per worker process)
     order: str = 'cost'             # 'cost': longest runs first (balances workers); 'table': in the order of the tables
 
-    RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 'epochs': '>= 1', 'lr': '> 0',
-              'batch_size': '>= 1', 'warmup_ratio': '>= 0, <= 1', 'max_new_tokens': '>= 1', 'dev_fraction': '>= 0, < 1', 'threads': '>= 1',
+    RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 
+              'dev_fraction': '>= 0, < 1', 'threads': '>= 1',
               'diversity_n': '>= 1'}
+
+    # the flat form of fcot 0.x's saved preset_config.json: these settings now live in `train` and `eval`
+    MOVED = {'epochs': ('train', 'epochs'), 'lr': ('train', 'lr'), 'batch_size': ('train', 'batch_size'),
+             'warmup_ratio': ('train', 'warmup_ratio'), 'tokenizer_kind': ('train', 'tokenizer_kind'),
+             'precision': ('train', 'precision'), 'eval_dtype': ('eval', 'dtype'), 'max_new_tokens': ('eval', 'max_new_tokens')}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        "Build the preset from a dict; the flat keys of older saved presets (`epochs`, `eval_dtype`, ...) move into `train`/`eval`."
+        d = dict(d)
+        for old, (part, new) in cls.MOVED.items():
+            if old in d:
+                sub = d.get(part, {})
+                d[part] = {**(sub.to_dict() if isinstance(sub, Config) else sub), new: d.pop(old)}
+        return super().from_dict(d)
 
     def runs(self) -> list[RunSpec]:
         "Every run of the preset, without repeats, in the order of the tables and figures they feed."
@@ -178,18 +197,8 @@ def unavailable(spec: RunSpec, cfg: PresetConfig) -> str|None:
         return f"{spec.model} is trained from scratch: it has no zero-shot ability to measure (needs a pretrained student)"
     if is_api_student(spec.model) and spec.method != 'random':
         return "API fine-tuning is not run by fcot: add such students' results with `add_result`"
-    if spec.method == 'few_shot_cot' and cfg.world == 'real':
-        from fcot.evaluate import few_shot_exemplars
-        try: few_shot_exemplars(spec.task, cfg.data_dir)
-        except FcotError as e:
-            if 'no Few-shot-CoT exemplars' not in str(e): return str(e)
-            return f"the paper ran no Few-shot-CoT on {spec.task}: few_shot_cot_prompts.json has no exemplars for it"
-    needs_train = spec.method in ('vanilla', 'ft_cot')
-    if cfg.world == 'real' and needs_train and spec.task == 'aqua':
-        from fcot.tasks import _aqua_train_path
-        from fcot.core import data_dir
-        if _aqua_train_path(None, data_dir(cfg.data_dir, must_exist=False)) is None:
-            return "AQUA's official train file is not in the data directory (fetch it with `fcot data download`)"
+    why = data_source(cfg).unavailable(spec)   # what the world's data cannot support (no exemplars, no train file)
+    if why: return why
     if spec.method in ('ft_cot', 'teacher'):
         t = cfg.teachers.get(spec.teacher)
         if t is None: return f"no teacher named {spec.teacher!r} in the preset"
@@ -220,19 +229,19 @@ def cpu_config() -> PresetConfig:
                         diversity=[1, 2, 4], diversity_tasks=['synth_addition'], diversity_n=500,
                         train_sizes=[250, 500, 1000], size_D=[1, 4], size_tasks=['synth_addition'],
                         teacher_tasks=['synth_addition'], student_tasks=['synth_addition'],
-                        n_train=1000, n_test=300, epochs=10, lr=3e-3, batch_size=16)
+                        n_train=1000, n_test=300, train=preset_training(epochs=10, lr=3e-3, batch_size=16))
 
 # %% ../nbs/09_presets.ipynb #5fd310c6
 def cpu_smoke_config() -> PresetConfig:
     "The `cpu` preset's grid and code path at a size the test suite runs in seconds (no meaningful accuracy)."
-    return cpu_config().replace(name='cpu-smoke', n_train=24, n_test=8, epochs=1, diversity_n=12, train_sizes=[6, 12, 24])
+    return cpu_config().replace(name='cpu-smoke', n_train=24, n_test=8, train={'epochs': 1}, diversity_n=12, train_sizes=[6, 12, 24])
 
 # %% ../nbs/09_presets.ipynb #6ff6d4a3
 def smoke_config() -> PresetConfig:
     "A synthetic preset small enough for the test suite (seconds): same code path, no meaningful accuracy."
     return PresetConfig(name='smoke', tasks={'synth_coin_flip': {'n_people': 3}}, teachers={'offline': {'backend': 'offline', 'error': 0.0},
                         'offline-err0.4': {'backend': 'offline', 'error': 0.4}}, students=['gpt2-tiny'], student='gpt2-tiny', main_students=None,
-                        n_train=16, n_test=8, epochs=1, diverse_D=2, diversity=[1, 2], train_sizes=[8, 16], size_D=[1, 2],
+                        n_train=16, n_test=8, train=preset_training(epochs=1), diverse_D=2, diversity=[1, 2], train_sizes=[8, 16], size_D=[1, 2],
                         size_tasks=['synth_coin_flip'], teacher_tasks=['synth_coin_flip'])
 
 # %% ../nbs/09_presets.ipynb #d14de613
@@ -249,7 +258,7 @@ def recorded_smoke_config() -> PresetConfig:
     "The recorded preset's code path in seconds (for the tests; needs the shared data)."
     return recorded_config().replace(name='recorded-smoke', tasks={'multiarith': {}, 'aqua': {}, 'gsm8k': {}}, students=['gpt2-tiny'],
                                      student='gpt2-tiny', train_tasks=['multiarith', 'aqua'], train_sizes=[8], size_tasks=['multiarith'],
-                                     template_tasks=['multiarith'], n_test=6, epochs=1)
+                                     template_tasks=['multiarith'], n_test=6, train={'epochs': 1})
 
 # %% ../nbs/09_presets.ipynb #a4c3c70d
 SMOLLM_QUICK_TASKS = ['coin_flip', 'last_letter_concatenation', 'tracking_shuffled_objects', 'date_understanding']
@@ -265,8 +274,9 @@ def smollm_config() -> PresetConfig:
                         size_tasks=['last_letter_concatenation', 'coin_flip'], teacher_tasks=[],
                         template_tasks=['multiarith', 'date_understanding'], seeds=[0, 1, 2],
                         seed_tasks=['last_letter_concatenation', 'coin_flip'], n_train=None, n_test=None,
-                        epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision='bf16', eval_dtype='bf16',
-                        dev_fraction=0.15, max_new_tokens=160, threads=1, order='table')
+                        train=preset_training(epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision='bf16'),
+                        eval=EvalConfig(dtype='bf16', max_new_tokens=160, progress=False),
+                        dev_fraction=0.15, threads=1, order='table')
 
 # %% ../nbs/09_presets.ipynb #ced6310d
 def smollm_quick_config() -> PresetConfig:
@@ -292,7 +302,7 @@ def paper_config() -> PresetConfig:
                         train_sizes=[8, 32, 128, None], size_D=[1, 8], size_tasks=['multiarith', 'svamp', 'date_understanding', 'coin_flip'],
                         teacher_tasks=['multiarith', 'svamp', 'date_understanding', 'coin_flip'],
                         template_tasks=['multiarith', 'date_understanding'], n_train=None, n_test=None,
-                        epochs=20, lr=3e-4, batch_size=8, warmup_ratio=0.0, max_new_tokens=128)
+                        train=preset_training(epochs=20, lr=3e-4, batch_size=8, warmup_ratio=0.0))
 
 # %% ../nbs/09_presets.ipynb #3a6f99aa
 PRESET_CONFIGS = {'cpu': cpu_config, 'recorded': recorded_config, 'smollm': smollm_config, 'smollm-quick': smollm_quick_config,

@@ -204,8 +204,8 @@ def test_wrong_values_are_named_not_tracebacks(pipeline, tmp_path):
     assert 'CotConfig.max_tokens = -5' in error('sample', TASK, '--backend', 'offline', '--split', SPLIT, '--set', 'cot.max_tokens=-5', '--out', tmp_path/'r.jsonl')
     bad = tmp_path/'preset.json'
     from fcot.presets import smoke_config
-    bad.write_text(json.dumps(smoke_config().to_dict() | {'epochs': 'many'}))
-    assert "PresetConfig.epochs = 'many' (str)" in error('reproduce', '--preset', bad, '--out-dir', tmp_path/'o')
+    bad.write_text(json.dumps(smoke_config().to_dict() | {'train': {'epochs': 'many'}}))
+    assert "PresetConfig.train: StudentConfig.epochs = 'many' (str)" in error('reproduce', '--preset', bad, '--out-dir', tmp_path/'o')
     assert 'workers must be an integer >= 1' in error('reproduce', '--preset', 'smoke', '--out-dir', tmp_path/'o', '--workers', 0)
 
 @pytest.mark.parametrize('command', ['sample', 'curate', 'train', 'evaluate'])

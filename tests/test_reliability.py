@@ -168,6 +168,6 @@ def test_full_disk_while_saving_a_checkpoint(pipeline, tmp_path, monkeypatch):
     assert rc == 2 and re.search(r'fcot: error: No space left on device \(\S*epoch-001\)', err) and 'Traceback' not in err, err
 
 def test_error_bodies_echoing_the_key_are_masked():
-    from fcot.teachers import RunStats
+    from fcot.completions import RunStats
     s = RunStats(); s.error('HTTP 400: {"error": "bad request", "headers": {"Authorization": "Bearer sk-live-abcdef123456"}}')
     assert 'sk-live-abcdef123456' not in s.errors[0] and '***' in s.errors[0]

@@ -114,7 +114,8 @@ def test_nbdev_clean_keeps_the_parameters_tag(tmp_path):
     assert 'parameters' in _tags(cells[0]) and 'editable' not in cells[0].metadata
 
 def test_dev_split_is_held_out_and_fixed():
-    from fcot.reproduce import dev_split, run_split
+    from fcot.datasources import dev_split
+    from fcot.runs import run_split
     recs = [{'id': f'q{i}'} for i in range(100)]
     train, dev = dev_split(recs, 0.15, seed=0)
     assert len(dev) == 15 and len(train) == 85 and not {r['id'] for r in train} & {r['id'] for r in dev}
@@ -128,8 +129,8 @@ def test_dev_split_is_held_out_and_fixed():
 
 def test_epoch_chosen_on_dev_and_test_scored_once(tmp_path):
     "With a dev split, each epoch is scored on dev only; the first best epoch's checkpoint is the one evaluated on test."
-    from fcot.reproduce import run_one
-    cfg = smoke_config().replace(dev_fraction=0.25, epochs=3)
+    from fcot.runs import run_one
+    cfg = smoke_config().replace(dev_fraction=0.25, train={'epochs': 3})
     spec = RunSpec('synth_coin_flip', 'ft_cot', 1, None, 'offline', 'gpt2-tiny')
     row = run_one(spec, cfg, tmp_path)
     assert len(row['dev_curve']) == 3 and row['n_dev'] == 4 and row['n_train_questions'] == 12
@@ -164,8 +165,8 @@ def test_reuse_copies_shared_runs_and_refuses_other_settings(tmp_path, capsys):
     by_key = {r['key']: r for r in a}
     assert all(r['accuracy'] == by_key[r['key']]['accuracy'] for r in rows)
     assert all((tmp_path/'b'/'runs'/r['key']/'predictions.jsonl').exists() for r in rows if r['method'] != 'random')
-    with pytest.raises(FcotError, match=r'does runs differently \(epochs\)'):
-        run_preset(smoke_config().replace(name='other', epochs=2), tmp_path/'c', progress=False, reuse=[tmp_path/'a'])
+    with pytest.raises(FcotError, match=r'does runs differently \(train\.epochs\)'):
+        run_preset(smoke_config().replace(name='other', train={'epochs': 2}), tmp_path/'c', progress=False, reuse=[tmp_path/'a'])
 
 def test_a_failing_run_loses_nothing_else(tmp_path, monkeypatch):
     import fcot.reproduce as R
@@ -185,7 +186,7 @@ def test_workers_end_with_their_parent(tmp_path):
     "After kill -9 of `fcot reproduce`, its worker processes do not run on (they used to, training into the same folders)."
     import os, signal, subprocess, sys, time
     code = ("from fcot.presets import smoke_config\nfrom fcot.reproduce import run_preset\n"
-            "if __name__ == '__main__': run_preset(smoke_config().replace(epochs=50, n_train=64), %r, progress=False, workers=2)" % str(tmp_path/'o'))
+            "if __name__ == '__main__': run_preset(smoke_config().replace(train={'epochs': 50}, n_train=64), %r, progress=False, workers=2)" % str(tmp_path/'o'))
     (tmp_path/'go.py').write_text(code)
     p = subprocess.Popen([sys.executable, str(tmp_path/'go.py')])
     def children():
@@ -235,3 +236,17 @@ def test_cpu_preset_smoke_runs_and_tests_every_effect(tmp_path):
     overview = list(csv.DictReader(open(tmp_path/'cpu_preset'/'overview.csv')))
     assert len(overview) == sum(len(c['pairs']) for c in paper_claims(cfg)) and all(r['McNemar p'] for r in overview)
     assert (tmp_path/'cpu_preset'/'studies.png').stat().st_size > 10_000
+
+def test_saved_flat_preset_configs_read_as_their_presets():
+    "The committed outputs were written when the training settings were flat (`epochs`, `eval_dtype`, ...): they must load as today's presets."
+    from fcot.core import read_json
+    from fcot.presets import PresetConfig, preset_config
+    saved = sorted((Path(__file__).resolve().parents[1]/'outputs').glob('*/preset_config.json'))
+    assert saved, 'no committed preset outputs'
+    for f in saved:
+        d = read_json(f)
+        assert PresetConfig.from_dict(d) == preset_config(d['name']), f
+    flat = read_json(saved[0])
+    if 'epochs' in flat:   # the old form: reading it moves the flat settings into the nested configs
+        cfg = PresetConfig.from_dict(flat)
+        assert (cfg.train.epochs, cfg.train.lr, cfg.eval.dtype) == (flat['epochs'], flat['lr'], flat['eval_dtype'])

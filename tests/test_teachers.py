@@ -1,4 +1,4 @@
-"""Offline tests of fcot.teachers: a real OpenAI-compatible HTTP server on 127.0.0.1 with injected faults, crash and
+"""Offline tests of fcot.completions and fcot.teachers: a real OpenAI-compatible HTTP server on 127.0.0.1 with injected faults, crash and
 resume with SIGKILL, concurrent cache writers, the Batch API round trip, the key never written, the recorded, vLLM
 (request building, a fake engine) and local transformers (a tiny GPT-2 built from a config) backends."""
 import json, os, signal, sqlite3, subprocess, sys, textwrap, time, types
@@ -9,8 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from openai_stub import StubServer, adder_respond, prompt_of
 from fcot.core import FcotError, read_jsonl, write_json
-from fcot.teachers import (CompletionCache, CompletionRequest, CotConfig, FunctionTeacher, RunStats, cache_key,
-                           run_requests, sample_zero_shot_cot)
+from fcot.completions import CompletionCache, CompletionRequest, FunctionTeacher, RunStats, cache_key, run_requests
+from fcot.teachers import CotConfig, sample_zero_shot_cot
 from fcot.api import BatchPending, BatchTeacher, OpenAITeacher, ingest_batch_results
 from fcot.backends import (RecordedTeacher, TeacherConfig, TransformersTeacher, VLLMTeacher, make_teacher, register_backend,
                            vllm_plan, TEACHER_BACKENDS)
@@ -135,7 +135,7 @@ def test_dry_run_spends_nothing(tmp_path, capsys):
 def test_concurrent_writers(tmp_path):
     code = textwrap.dedent('''
         import sys
-        from fcot.teachers import CompletionCache, Completion
+        from fcot.completions import CompletionCache, Completion
         c = CompletionCache(sys.argv[1], timeout=30)
         w = int(sys.argv[2])
         for i in range(150):
@@ -378,7 +378,7 @@ def test_transformers_backend(tiny_lm, tmp_path):
 
 def test_cache_keys_tell_endpoints_apart():
     "Two servers serving one model name must not share cached completions (issue 13): the key includes the endpoint."
-    from fcot.teachers import CompletionRequest, cache_key
+    from fcot.completions import CompletionRequest, cache_key
     from fcot.api import OpenAITeacher, BatchTeacher
     r = CompletionRequest('Q: 1+1?\nA:', 16, 0.0, 1.0, None, 0, None, {})
     a, b = OpenAITeacher('m', base_url='http://127.0.0.1:8001/v1'), OpenAITeacher('m', base_url='http://127.0.0.1:8002/v1')
@@ -389,7 +389,8 @@ def test_cache_keys_tell_endpoints_apart():
 
 def test_samples_of_a_question_stay_apart_without_seeds():
     "With seed=None the D requests of a question differ only by sample_index: they must not collapse into one cached completion."
-    from fcot.teachers import _stage1_requests, cache_key, CotConfig
+    from fcot.teachers import _stage1_requests, CotConfig
+    from fcot.completions import cache_key
     recs = [{'id': 'q1', 'task': 'coin_flip', 'question': 'A coin is heads up. Is it still heads up?', 'answer': 'yes'}]
     reqs = _stage1_requests(recs, CotConfig(n_samples=4, seed=None).check())
     assert len(reqs) == 4 and all(r.seed is None for r in reqs)
