@@ -1,5 +1,5 @@
 # fcot: the two things a fresh machine needs are `make demo` (the main job) and `make test`.
-.PHONY: install test demo reproduce report export clean-nbs
+.PHONY: install test demo reproduce report export clean-nbs docs
 PRESET ?= cpu
 PY := .venv/bin/python
 
@@ -17,6 +17,7 @@ clean-nbs: install
 
 test: install
 	tools/check_export.sh
+	$(PY) tools/build_docs.py --check
 	$(PY) -m pytest -q -rs tests/
 
 demo: install
@@ -28,3 +29,7 @@ reproduce: install
 
 report: install
 	.venv/bin/fcot report recorded_teacher --preset recorded
+
+# the documentation site, into _docs/ (and README.md from nbs/index.ipynb)
+docs: install
+	$(PY) tools/build_docs.py

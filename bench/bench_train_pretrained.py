@@ -11,7 +11,9 @@ Throughput counts real (non-pad) tokens over the time of the training loop: `Tra
 The same run measures this machine's 2048x2048 matmul peak in fp32 and bf16 and reports fcot's model FLOP/s
 (6 x parameters x tokens/s) as a share of the bf16 peak. Goals: fcot >= 1.6x the Trainer and >= 50% of the bf16 peak.
 
-    .venv/bin/python bench/bench_train_pretrained.py [--n 64] [--batch-size 8] [--threads 2] [--compile]
+    .venv/bin/python bench/bench_train_pretrained.py [--n 64] [--epochs 2] [--batch-size 8] [--threads 2] [--compile] [--repeats 3]
+
+With --epochs 2 the last epoch gives a steady-state rate (after torch.compile's compiling, with warm allocator caches).
 """
 import argparse, json, multiprocessing as mp, os, resource, shutil, sys, tempfile, time, warnings
 from pathlib import Path
@@ -46,6 +48,7 @@ def run_fcot(folder, samples, a, work, q):
     m = read_jsonl(out/'metrics.jsonl')
     shutil.rmtree(out, ignore_errors=True)
     q.put({'loop': sum(r['seconds'] for r in m), 'whole': whole, 'tokens': sum(r['tokens'] for r in m),
+           'last_epoch_tps': m[-1]['tokens'] / m[-1]['seconds'],
            'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -60,10 +63,18 @@ def run_hf(folder, samples, a, work, q):
     targs = TrainingArguments(output_dir=str(Path(work)/f'hf-{time.time_ns()}'), per_device_train_batch_size=a.batch_size,
                               learning_rate=1e-4, num_train_epochs=a.epochs, bf16=True, train_sampling_strategy='group_by_length',
                               save_strategy='no', use_cpu=not torch.cuda.is_available(), report_to=[], disable_tqdm=True)
-    trainer = Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorForSeq2Seq(tok, model=model))
+    from transformers import TrainerCallback
+    class EpochTimes(TrainerCallback):   # the Trainer's own epoch boundaries, for a steady-state (last-epoch) rate
+        times = []
+        def on_epoch_begin(self, *a, **k): self.times.append([time.perf_counter()])
+        def on_epoch_end(self, *a, **k): self.times[-1].append(time.perf_counter())
+    trainer = Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorForSeq2Seq(tok, model=model),
+                      callbacks=[EpochTimes()])
     t0 = time.perf_counter(); trainer.train(); secs = time.perf_counter() - t0
+    b, e = EpochTimes.times[-1]
     shutil.rmtree(targs.output_dir, ignore_errors=True)
-    q.put({'loop': secs, 'whole': secs, 'tokens': sum(len(e['input_ids']) for e in enc) * a.epochs,
+    q.put({'loop': secs, 'whole': secs, 'tokens': sum(len(x['input_ids']) for x in enc) * a.epochs,
+           'last_epoch_tps': sum(len(x['input_ids']) for x in enc) / (e - b),
            'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -80,38 +91,51 @@ def main():
     ap.add_argument('--batch-size', type=int, default=8)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--compile', action='store_true', help="also time fcot with torch.compile")
+    ap.add_argument('--repeats', type=int, default=1, help='repetitions, the trainers taking turns (medians and ranges are printed)')
     a = ap.parse_args()
     import torch
     from fcot.pretrained import fetch_pretrained
     _quiet(a.threads)
     folder = str(fetch_pretrained('smollm2-135m'))
     samples = gsm8k_samples(a.n)
-    from transformers import AutoConfig
     from fcot.students import load_student, encode_sample
     model, tok = load_student(folder); n_params = sum(p.numel() for p in model.parameters()); del model
     enc = [encode_sample(s, tok, False, 512) for s in samples]
     lens = [len(e['input_ids']) for e in enc]
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"student smollm2-135m ({n_params / 1e6:.1f}M parameters), {a.threads} threads; {a.n} GSM8K samples x {a.epochs} epoch, "
-          f"batch {a.batch_size}, lengths {min(lens)}-{max(lens)} (mean {sum(lens) / len(lens):.0f}), bf16 autocast")
-    print(f"matmul 2048x2048 on this machine: {peak32:.0f} GFLOP/s fp32, {peak16:.0f} GFLOP/s bf16")
+    import statistics as st
+    print(f"student smollm2-135m ({n_params / 1e6:.1f}M parameters), {a.threads} threads; {a.n} GSM8K samples x {a.epochs} epoch(s), "
+          f"batch {a.batch_size}, lengths {min(lens)}-{max(lens)} (mean {sum(lens) / len(lens):.0f}), bf16 autocast; "
+          f"{a.repeats} repetition(s), the trainers taking turns so that drift in this machine's speed reaches all of them")
+    HF, FC, CO = 'Hugging Face Trainer (bf16, group_by_length)', 'fcot train_student (bf16)', 'fcot train_student (bf16, torch.compile)'
+    names = [HF, FC] + ([CO] if a.compile else [])
+    runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
-    runs = {'Hugging Face Trainer (bf16, group_by_length)': in_process(run_hf, folder, samples, a, work),
-            'fcot train_student (bf16)': in_process(run_fcot, folder, samples, a, work)}
-    if a.compile:
-        a.compile = True
-        runs['fcot train_student (bf16, torch.compile)'] = in_process(run_fcot, folder, samples, a, work)
+    for rep in range(a.repeats):
+        peaks.append((matmul_peak(torch.float32), matmul_peak(torch.bfloat16)))
+        for n in names:
+            a.compile = n == CO
+            runs[n].append(in_process(run_hf if n == HF else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
-    tokens = runs['fcot train_student (bf16)']['tokens']
-    assert all(r['tokens'] == tokens for r in runs.values()), {k: r['tokens'] for k, r in runs.items()}
-    hf = tokens / runs['Hugging Face Trainer (bf16, group_by_length)']['loop']
-    print(f"\n{'trainer':46s}{'loop s':>9s}{'whole s':>9s}{'tokens/s':>10s}{'vs Trainer':>11s}{'% bf16 peak':>12s}{'peak MB':>9s}")
-    for name, r in runs.items():
-        tps = tokens / r['loop']
-        print(f"{name:46s}{r['loop']:9.1f}{r['whole']:9.1f}{tps:10.0f}{tps / hf:10.2f}x{100 * 6 * n_params * tps / 1e9 / peak16:11.0f}%{r['peak_mb']:9.0f}")
-    best = max(tokens / r['loop'] for k, r in runs.items() if k.startswith('fcot'))
-    print(f"\nfcot vs Trainer: {best / hf:.2f}x (goal >= 1.6x); fcot at {100 * 6 * n_params * best / 1e9 / peak16:.0f}% of the bf16 matmul peak (goal >= 50%)")
-
+    tokens = runs[FC][0]['tokens']
+    assert all(r['tokens'] == tokens for rs in runs.values() for r in rs), {k: [r['tokens'] for r in rs] for k, rs in runs.items()}
+    peak16 = st.median(p[1] for p in peaks)
+    print(f"matmul 2048x2048 on this machine (median of {len(peaks)}): {st.median(p[0] for p in peaks):.0f} GFLOP/s fp32, "
+          f"{peak16:.0f} GFLOP/s bf16 (range {min(p[1] for p in peaks):.0f}-{max(p[1] for p in peaks):.0f})")
+    share = lambda tps: 100 * 6 * n_params * tps / 1e9 / peak16
+    med = lambda xs: f"{st.median(xs):6.0f} ({min(xs):.0f}-{max(xs):.0f})"
+    whole = {n: [tokens / r['loop'] for r in rs] for n, rs in runs.items()}
+    last = {n: [r['last_epoch_tps'] for r in rs] for n, rs in runs.items()}
+    print(f"\n{'trainer':46s}{'tokens/s, median (range)':>26s}{'last epoch tokens/s':>24s}{'% bf16 peak':>12s}{'peak MB':>9s}")
+    for n in names:
+        print(f"{n:46s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
+              f"{max(r['peak_mb'] for r in runs[n]):9.0f}")
+    for n in names[1:]:   # ratios paired by repetition: each fcot run against the Trainer run just before it
+        r_whole = [f / h for f, h in zip(whole[n], whole[HF])]
+        r_last = [f / h for f, h in zip(last[n], last[HF])]
+        print(f"\n{n} vs Trainer: {st.median(r_whole):.2f}x over the whole run (range {min(r_whole):.2f}-{max(r_whole):.2f}), "
+              f"{st.median(r_last):.2f}x in the last epoch (range {min(r_last):.2f}-{max(r_last):.2f}); goal >= 1.6x")
+        print(f"  at {share(st.median(whole[n])):.0f}% of the bf16 matmul peak over the whole run, "
+              f"{share(st.median(last[n])):.0f}% in the last epoch; goal >= 50%")
 
 if __name__ == '__main__':
     main()
