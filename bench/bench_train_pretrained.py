@@ -48,7 +48,7 @@ def run_fcot(folder, samples, a, work, q):
     m = read_jsonl(out/'metrics.jsonl')
     shutil.rmtree(out, ignore_errors=True)
     q.put({'loop': sum(r['seconds'] for r in m), 'whole': whole, 'tokens': sum(r['tokens'] for r in m),
-           'last_epoch_tps': m[-1]['tokens'] / m[-1]['seconds'],
+           'last_epoch_tps': m[-1]['tokens'] / m[-1]['seconds'], 'loss': m[-1]['loss'],
            'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -70,11 +70,11 @@ def run_hf(folder, samples, a, work, q):
         def on_epoch_end(self, *a, **k): self.times[-1].append(time.perf_counter())
     trainer = Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorForSeq2Seq(tok, model=model),
                       callbacks=[EpochTimes()])
-    t0 = time.perf_counter(); trainer.train(); secs = time.perf_counter() - t0
+    t0 = time.perf_counter(); out = trainer.train(); secs = time.perf_counter() - t0
     b, e = EpochTimes.times[-1]
     shutil.rmtree(targs.output_dir, ignore_errors=True)
     q.put({'loop': secs, 'whole': secs, 'tokens': sum(len(x['input_ids']) for x in enc) * a.epochs,
-           'last_epoch_tps': sum(len(x['input_ids']) for x in enc) / (e - b),
+           'last_epoch_tps': sum(len(x['input_ids']) for x in enc) / (e - b), 'mean_loss': out.training_loss,
            'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -129,6 +129,9 @@ def main():
     for n in names:
         print(f"{n:46s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
               f"{max(r['peak_mb'] for r in runs[n]):9.0f}")
+    losses = {n: [r['loss'] for r in runs[n]] for n in names[1:]}
+    print("\nfcot's last-epoch training loss (per token), eager against torch.compile, by repetition: "
+          + '; '.join(f"{n.split('(')[1].rstrip(')')}: {', '.join(f'{x:.4f}' for x in v)}" for n, v in losses.items()))
     for n in names[1:]:   # ratios paired by repetition: each fcot run against the Trainer run just before it
         r_whole = [f / h for f, h in zip(whole[n], whole[HF])]
         r_last = [f / h for f, h in zip(last[n], last[HF])]

@@ -51,21 +51,25 @@ def _number_candidates(text: str, style: str) -> list[str]:
         out.append(sign + ('0' + s if s.startswith('.') else s))
     return out
 
+# %% ../nbs/02_answers.ipynb #64b96187
 def _letter_candidates(text: str, letters: str, style: str) -> list[str]:
     if style == 'kojima': return re.findall(f'[{letters}]', text)
     return re.findall(f'(?<![A-Za-z0-9])[{letters}](?![A-Za-z0-9])', text)
 
+# %% ../nbs/02_answers.ipynb #2fe2a4b5
 def _yesno_candidates(text: str, style: str) -> list[str]:
     if style == 'kojima':
         return [t for t in re.sub(r"\"|\'|\n|\.|\s|\:|\,", ' ', text.lower()).split(' ') if t in ('yes', 'no')]
     return _YESNO.findall(text.lower())
 
+# %% ../nbs/02_answers.ipynb #3d9b25e4
 def _string_candidates(text: str, style: str) -> list[str]:
     if style == 'kojima':
         s = re.sub(r"\"|\'|\n|\.|\s", '', text)
         return [s] if s else []
     return [s for s in (_STRING_DROP.sub('', line) for line in text.splitlines()) if s]
 
+# %% ../nbs/02_answers.ipynb #fde1a8e9
 def candidates(text: str, answer_type: str, letters: str|None = None, style: str = 'fcot') -> list[str]:
     "Every answer candidate of `answer_type` in `text`, in order (`letters`: the choice letters, default 'ABCDE')."
     letters = _check(answer_type, letters, style)
@@ -83,6 +87,7 @@ def _cut_end(text: str) -> str:
     m = _END.search(text, arrow + 3 if arrow >= 0 else 0)
     return text[:m.start()] if m else text
 
+# %% ../nbs/02_answers.ipynb #c80a227a
 def _after_delimiter(text: str, delimiters: Sequence[str]) -> str|None:
     "The text after the last occurrence of any delimiter (case-insensitive), or None when there is none."
     low, best = text.lower(), -1
@@ -91,6 +96,7 @@ def _after_delimiter(text: str, delimiters: Sequence[str]) -> str|None:
         if i >= 0: best = max(best, i + len(d))
     return None if best < 0 else text[best:]
 
+# %% ../nbs/02_answers.ipynb #1012d302
 def extract_answer(text: str|None, answer_type: str, letters: str|None = None, mode: str = 'auto',
                    style: str = 'fcot', delimiters: Sequence[str] = DELIMITERS) -> str|None:
     """The answer in `text`, or None when it has none. `mode`: 'first' candidate (teacher stage-2 completions),
@@ -122,6 +128,7 @@ def _to_decimal(s: str) -> Decimal|None:
     except InvalidOperation: return None
     return d if d.is_finite() else None
 
+# %% ../nbs/02_answers.ipynb #808f3874
 def normalize_answer(ans: Any, answer_type: str) -> str|None:
     "The canonical spelling of an answer (prediction or gold) of `answer_type`; None stays None."
     _check(answer_type)
@@ -138,6 +145,7 @@ def normalize_answer(ans: Any, answer_type: str) -> str|None:
         return {'true': 'yes', 'false': 'no'}.get(w, w)
     return _STRING_DROP.sub('', s)
 
+# %% ../nbs/02_answers.ipynb #b3ed189e
 def answers_match(pred: Any, gold: Any, answer_type: str) -> bool:
     "Whether prediction `pred` matches gold answer `gold`: numbers numerically, the rest by canonical spelling."
     p, g = normalize_answer(pred, answer_type), normalize_answer(gold, answer_type)

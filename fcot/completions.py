@@ -35,6 +35,7 @@ class CompletionRequest:
     @property
     def greedy(self) -> bool: return self.temperature == 0
 
+# %% ../nbs/04_completions.ipynb #d97bd2c3
 @dataclass
 class Completion:
     "A backend's answer to one request."
@@ -43,6 +44,7 @@ class Completion:
     usage: dict|None = None
     cached: bool = False
 
+# %% ../nbs/04_completions.ipynb #c64879a7
 @dataclass
 class RunStats:
     "What one run did: calls made, cache hits, retries, failures, tokens and dollars spent on the calls made."
@@ -115,6 +117,7 @@ class Teacher:
 
     def __repr__(self): return f"{type(self).__name__}(backend={self.backend!r}, model={self.model!r})"
 
+# %% ../nbs/04_completions.ipynb #9477ceea
 class FunctionTeacher(Teacher):
     "A teacher computed by `fn(request) -> str | Completion`: the hook for offline (procedural) teachers and for tests."
     def __init__(self, fn: Callable[[CompletionRequest], Any], model: str = 'function', backend: str = 'function',
@@ -136,6 +139,7 @@ def _toy_adder(r: CompletionRequest) -> str:
     m = re.findall(r'= (\d+)\.', r.prompt)
     return f" {m[-1] if m else 0}."
 
+# %% ../nbs/04_completions.ipynb #6e391f87
 def toy_teacher() -> FunctionTeacher:
     "A procedural stand-in teacher that adds the numbers in each question (for examples and tests)."
     return FunctionTeacher(_toy_adder, model='toy-adder', backend='function')

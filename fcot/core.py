@@ -27,10 +27,12 @@ def project_root() -> Path:
         if (p/'settings.ini').exists() and (p/'fcot').is_dir(): return p
     return here.parent
 
+# %% ../nbs/00_core.ipynb #33db55b7
 def cache_dir() -> Path:
     "fcot's user cache directory (`$XDG_CACHE_HOME/fcot` or `~/.cache/fcot`)."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fcot'
 
+# %% ../nbs/00_core.ipynb #ababb0fb
 def default_data_dir() -> Path:
     "Where fcot looks for data when no directory is given: `$FCOT_DATA_DIR`, then `../shared/data` beside the checkout, then the cache."
     if os.environ.get(DATA_ENV): return Path(os.environ[DATA_ENV]).expanduser()
@@ -38,6 +40,7 @@ def default_data_dir() -> Path:
     if shared.is_dir(): return shared
     return cache_dir()/'data'
 
+# %% ../nbs/00_core.ipynb #2da1ccfa
 def data_dir(path: str|Path|None = None, must_exist: bool = True) -> Path:
     "Resolve the data directory; with `must_exist`, raise a clear `FcotError` when it is missing."
     p = Path(path).expanduser() if path is not None else default_data_dir()
@@ -46,6 +49,7 @@ def data_dir(path: str|Path|None = None, must_exist: bool = True) -> Path:
                         f"zero_shot_cot/, reasoning_teacher/ and gsm8k/, or fetch it with `fcot data download`.")
     return p
 
+# %% ../nbs/00_core.ipynb #1e8b8524
 def data_file(rel: str|Path, root: str|Path|None = None) -> Path:
     "The path of `rel` inside the data directory, raising a clear `FcotError` when the file is missing."
     p = data_dir(root)/rel
@@ -96,6 +100,7 @@ def _umask() -> int:
     m = os.umask(0o022); os.umask(m)
     return m
 
+# %% ../nbs/00_core.ipynb #a58a94fa
 def _atomic_write(path: Path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name, suffix='.tmp')
@@ -107,6 +112,7 @@ def _atomic_write(path: Path, write):
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
+# %% ../nbs/00_core.ipynb #55f61157
 def write_jsonl(path: str|Path, records: Iterable[dict]) -> Path:
     "Write `records` as JSONL atomically (to a temporary file, then renamed)."
     path = Path(path)
@@ -152,6 +158,7 @@ def _hints(cls) -> dict:
             except Exception: out[k] = None   # an annotation fcot cannot resolve is not checked
     return out
 
+# %% ../nbs/00_core.ipynb #3e88d5b6
 def _fits(v, t) -> bool:
     "Does value `v` fit annotation `t` (int, float, str, bool, list, dict, None and unions of them; others are not checked)?"
     import types, typing
@@ -167,6 +174,7 @@ def _fits(v, t) -> bool:
     if isinstance(t, type) and issubclass(t, Config): return isinstance(v, t)   # a nested config
     return True
 
+# %% ../nbs/00_core.ipynb #83f245d4
 def _describe(t) -> str:
     import types, typing
     if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union: return ' or '.join(_describe(a) for a in typing.get_args(t))
@@ -222,6 +230,7 @@ class Config:
                     raise FcotError(f"{type(self).__name__}.{name} = {v!r} is not allowed: it must be {rule.replace(',', ' and')}")
         return self
 
+# %% ../nbs/00_core.ipynb #4078f364
 def _nest(cls, d: dict, base) -> dict:
     "`d` with each mapping given for a field whose type is a `Config` turned into that config: `base(field)` updated by the mapping."
     hints, out = _hints(cls), dict(d)
@@ -241,6 +250,7 @@ def _flat(df):
         df = df.copy(); df.index = [' · '.join(str(x) for x in i if str(x)) for i in df.index]
     return df
 
+# %% ../nbs/00_core.ipynb #2a664aa3
 def markdown(df, digits: int = 1) -> str:
     "`df` as a GitHub Markdown table: floats with `digits` decimals, missing values as '–'."
     import pandas as pd
@@ -251,6 +261,7 @@ def markdown(df, digits: int = 1) -> str:
     rows = [[cell(str(i))] + [cell(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
     return tabulate(rows, headers=['', *map(str, df.columns)], tablefmt='pipe', floatfmt=f'.{digits}f', missingval='–') + '\n'
 
+# %% ../nbs/00_core.ipynb #b68f0577
 def save_table(df, out_dir: str|Path, name: str, digits: int = 1) -> list[Path]:
     "Write `df` as `name.csv`, `name.md` and `name.tex` in `out_dir`; returns the paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +277,7 @@ def cut_at_stop(text: str, stops) -> tuple[str, bool]:
     cut = min((i for i in (text.find(s) for s in (stops or ()) if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
 
+# %% ../nbs/00_core.ipynb #7e02358d
 def pad_with_eos(tok, model=None, who: str = 'the model'):
     "Give a tokenizer without a pad token its EOS as padding (and the model's config the same id); `who` names it in the error."
     if tok.pad_token is None:
@@ -285,6 +297,7 @@ def seed_everything(seed: int) -> None:
         import torch; torch.manual_seed(seed)
     except ImportError: pass
 
+# %% ../nbs/00_core.ipynb #12bbc072
 def sha256_file(path: str|Path, chunk: int = 1 << 20) -> str:
     "Hex SHA-256 of a file's bytes."
     h = hashlib.sha256()

@@ -58,6 +58,7 @@ def clean_rationale(text: str|None) -> str:
     "The rationale as the paper uses it: the stage-1 completion, stripped of surrounding whitespace."
     return (text or '').strip()
 
+# %% ../nbs/05_curate.ipynb #9955d777
 def normalize_whitespace(text: str) -> str:
     "Collapse whitespace runs to single spaces (the key for duplicate detection)."
     return ' '.join(text.split())
@@ -70,6 +71,7 @@ def approx_tokens(text: str) -> int:
     "A rough GPT-2-like token count: words, punctuation marks and line breaks."
     return len(_TOKEN_RE.findall(text))
 
+# %% ../nbs/05_curate.ipynb #a311dd80
 def looks_truncated(rationale: str, max_tokens: int = 128, min_frac: float = 0.7) -> bool:
     "Heuristic for records without a finish reason: no sentence-final punctuation and close to the token limit."
     r = rationale.strip()
@@ -94,6 +96,7 @@ class CurateConfig(Config):
 
     def __post_init__(self): self.validate(); check_template(self.template, self.model_type)
 
+# %% ../nbs/05_curate.ipynb #ff3ba2f0
 FILTERS = ('outside_split', 'no_rationale', 'incorrect', 'truncated', 'duplicate')
 
 @dataclasses.dataclass
@@ -108,6 +111,7 @@ class FilterCounts:
     duplicate: int = 0
     kept: int = 0
 
+# %% ../nbs/05_curate.ipynb #8983c75c
 @dataclasses.dataclass
 class CurationReport:
     "Per-task `FilterCounts` of one curation run."
@@ -142,6 +146,7 @@ def is_correct(record: dict) -> bool:
     pred = record['prediction'] if 'prediction' in record else extract(record.get('completion') or '', record['task'], mode='first')
     return pred is not None and answers_match(pred, record['answer'], get_task(record['task']).answer_type)
 
+# %% ../nbs/05_curate.ipynb #6ad8395c
 def is_truncated(record: dict, config: CurateConfig|None = None) -> bool:
     "Was the rationale cut off: finish reason `'length'`, or (finish reason unknown) the heuristic says so?"
     cfg = config or CurateConfig()
@@ -150,6 +155,7 @@ def is_truncated(record: dict, config: CurateConfig|None = None) -> bool:
     return cfg.detect_truncation and looks_truncated(record.get('reasoning_completion') or '',
                                                      cfg.max_reasoning_tokens, cfg.truncation_min_frac)
 
+# %% ../nbs/05_curate.ipynb #b20b8787
 def make_sample(record: dict, rationale: str|None, config: CurateConfig) -> dict:
     "One fine-tuning sample from a teacher or task record."
     return {'id': record['id'], 'task': record['task'],
@@ -159,6 +165,7 @@ def make_sample(record: dict, rationale: str|None, config: CurateConfig) -> dict
             'completion': format_completion(record['answer'], rationale, config.template, config.model_type, config.stop),
             'answer': str(record['answer']), 'template': config.template}
 
+# %% ../nbs/05_curate.ipynb #8c779e7f
 def curate(records: Iterable[dict], config: CurateConfig|None = None,
            ids: Iterable[str]|None = None) -> tuple[list[dict], CurationReport]:
     "Filter teacher completion `records` and format the survivors; returns the samples and the per-filter report."
@@ -185,6 +192,7 @@ def curate(records: Iterable[dict], config: CurateConfig|None = None,
         samples.append(make_sample(r, rationale, cfg)); c.kept += 1
     return samples, report
 
+# %% ../nbs/05_curate.ipynb #c2506890
 def vanilla_samples(task_records: Iterable[dict], model_type: str = 'decoder', stop: str = STOP) -> list[dict]:
     "Vanilla fine-tuning samples (` {answer} END`) straight from task records: no teacher needed."
     cfg = CurateConfig(template='vanilla', model_type=model_type, stop=stop)
@@ -198,6 +206,7 @@ def to_dataset(samples: list[dict]):
     import datasets
     return datasets.Dataset.from_list([{k: s[k] for k in SAMPLE_FIELDS} for s in samples])
 
+# %% ../nbs/05_curate.ipynb #2930b7f3
 def load_samples(path: str|Path) -> list[dict]:
     "Read curated samples from JSONL, checking that each has the sample fields."
     samples = read_jsonl(path)
@@ -206,6 +215,7 @@ def load_samples(path: str|Path) -> list[dict]:
         if missing: raise FcotError(f"{path}, record {i}: not a curated sample (missing {missing}); run `fcot curate` to make one")
     return samples
 
+# %% ../nbs/05_curate.ipynb #a917bbe9
 def save_curated(out_dir: str|Path, samples: list[dict], report: CurationReport|None = None,
                  config: CurateConfig|None = None) -> Path:
     "Write `samples.jsonl`, `curate_report.json` and `curate_config.json` into `out_dir`; returns the samples path."

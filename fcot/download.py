@@ -99,6 +99,7 @@ MANIFEST: list[DataFile] = [DataFile(p, int(s), h) for p, s, h in (l.split() for
 def _intact(path: Path, f: DataFile) -> bool:
     return path.is_file() and path.stat().st_size == f.size and sha256_file(path) == f.sha256
 
+# %% ../nbs/01b_download.ipynb #9bf660b3
 def _fetch(url: str, dest: Path, f: DataFile, bar, timeout: float) -> None:
     "Download `url` to a temporary file beside `dest`, check size and SHA-256, then rename it into place."
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,7 @@ def _fetch(url: str, dest: Path, f: DataFile, bar, timeout: float) -> None:
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
+# %% ../nbs/01b_download.ipynb #bbfe0521
 def download_data(dest: str|Path|None = None, sources: dict|None = None, force: bool = False, files: Iterable[str]|None = None,
                   timeout: float = 60, progress: bool = True) -> dict:
     "Fetch the data files of `MANIFEST` (or only `files`) into `dest`, verifying each; returns {'downloaded': [...], 'skipped': [...]}."

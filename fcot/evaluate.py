@@ -4,9 +4,9 @@
 
 # %% ../nbs/07_evaluate.ipynb #a4e87619
 from __future__ import annotations
-import dataclasses, json, re
+import dataclasses, re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json, cut_at_stop
 from .curate import format_prompt, check_template, STOP, COT_TRIGGER, ANSWER_TRIGGER
 from .tasks import get_task
@@ -50,12 +50,14 @@ def _special_ids(model, tokenizer) -> tuple[int, list[int]]:
     if pad is None: pad = eos[0] if eos else 0
     return pad, eos
 
+# %% ../nbs/07_evaluate.ipynb #30509e70
 def _max_positions(model) -> int|None:
     c = model.config
     for k in ('n_positions', 'max_position_embeddings'):
         if isinstance(getattr(c, k, None), int): return getattr(c, k)
     return None
 
+# %% ../nbs/07_evaluate.ipynb #ec1146a2
 def _pad_batch(seqs: list[list[int]], pad: int, left: bool):
     import torch
     L = max(len(s) for s in seqs)
@@ -67,6 +69,7 @@ def _pad_batch(seqs: list[list[int]], pad: int, left: bool):
         else: ids[i, :len(s)] = torch.tensor(s); mask[i, :len(s)] = 1
     return ids, mask
 
+# %% ../nbs/07_evaluate.ipynb #1d83cd29
 def _decode_new(tokenizer, rows, eos: list[int], pad: int, stops: Sequence[str]) -> list[str]:
     "Decode generated token rows: cut at the first end-of-sequence token, then at the first stop string."
     out = []
@@ -84,6 +87,7 @@ def _cache_kw(model) -> str:
     import inspect
     return 'cache' if 'cache' in inspect.signature(model.forward).parameters else 'past_key_values'
 
+# %% ../nbs/07_evaluate.ipynb #622b4ca0
 def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos: Sequence[int], stop_fn=None) -> list[list[int]]:
     """Greedy continuation of a left-padded batch of a decoder-only model, each row leaving the batch once it emits a token
     of `eos` or `stop_fn(row, tokens)` says it is done; returns each row's new tokens (the finishing token included)."""
@@ -200,11 +204,13 @@ def few_shot_exemplars(task, data_dir: str|Path|None = None) -> dict:
     return {'prompt': p, 'sample_indices': list(prompts[name].get('sample_indices') or []),
             'questions': re.findall(r'(?:^|\n)Q: (.*?)\nA:', p, re.S)}
 
+# %% ../nbs/07_evaluate.ipynb #be3dd31b
 def question_key(question: str) -> str:
     "A question's stem for exemplar matching: lower-case words before any answer choices."
     q = re.split(r'answer choices', question.lower())[0]
     return ' '.join(re.findall(r'[a-z0-9]+', q))
 
+# %% ../nbs/07_evaluate.ipynb #d92d9207
 def exclude_exemplars(records: Sequence[dict], exemplars: dict) -> tuple[list[dict], list[str]]:
     "Drop the records that are Few-shot-CoT exemplars; returns (kept records, ids of the excluded ones)."
     idx, keys = set(exemplars['sample_indices']), {question_key(q) for q in exemplars['questions']}
@@ -222,6 +228,7 @@ def student_prompt(question: str, config: EvalConfig, model_type: str = 'decoder
     if t == 'zero_shot_cot': return f"Q: {q}\nA: {config.cot_trigger}"
     return f"{few_shot}\nQ: {q}\nA:"
 
+# %% ../nbs/07_evaluate.ipynb #8cc37f0c
 def _extract_mode(template: str) -> str:
     return 'first' if template in ('zero_shot', 'zero_shot_cot') else 'auto'
 
@@ -320,6 +327,7 @@ def evaluate_baselines(model_or_path, records: Sequence[dict], task=None,
     return {t: evaluate_student((model, tok), records, task, t, config,
                                 out_dir=None if out_dir is None else Path(out_dir)/t) for t in templates}
 
+# %% ../nbs/07_evaluate.ipynb #0c17bd06
 def results_table(results: dict):
     "The accuracies of `evaluate_baselines`' results as a DataFrame, one row per template."
     import pandas as pd

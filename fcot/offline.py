@@ -8,7 +8,7 @@ import dataclasses, re
 
 from .core import FcotError, cut_at_stop
 from .synthetic import SynthTask, SYNTH_TASKS, parse_question, _rng, _Picker, _conclude
-from .completions import Teacher, Completion, CompletionRequest, RunStats
+from .completions import Teacher, Completion, RunStats
 
 # %% auto #0
 __all__ = ['count_tokens', 'cut_tokens', 'Rationale', 'OfflineTeacher']

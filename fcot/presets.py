@@ -59,6 +59,7 @@ def preset_training(**kw) -> StudentConfig:
     return StudentConfig(**{'epochs': 8, 'lr': 1e-3, 'batch_size': 16, 'warmup_ratio': 0.05, 'tokenizer_kind': 'word',
                             'keep_checkpoints': 0, 'progress': False} | kw)
 
+# %% ../nbs/09_presets.ipynb #1372d83a
 @dataclass
 class PresetConfig(Config):
     "Everything behind one reproduction: tasks, teachers, students, the grid of each study, and training settings."
@@ -172,15 +173,18 @@ def is_scratch(model: str) -> bool:
     "Is `model` a from-scratch student preset (no pretrained weights)?"
     return model in STUDENT_PRESETS
 
+# %% ../nbs/09_presets.ipynb #bcd66459
 def is_offline_student(model: str) -> bool:
     "Does `model` run without the hub: a from-scratch preset, or a pretrained student installed from the package registry?"
     from fcot.pretrained import PRETRAINED
     return is_scratch(model) or model in PRETRAINED
 
+# %% ../nbs/09_presets.ipynb #419b9116
 def is_api_student(model: str) -> bool:
     "A student fine-tuned through a provider's API (named 'api:MODEL'); fcot records their results but does not train them."
     return model.startswith('api:')
 
+# %% ../nbs/09_presets.ipynb #521cc973
 def student_family(model: str) -> str:
     "The family a student belongs to in the paper's tables: GPT-2, T5, Flan-T5 or API."
     m = model.lower().split('/')[-1]
@@ -191,6 +195,7 @@ def student_family(model: str) -> str:
     if m.startswith('smollm'): return 'SmolLM2'
     return 'other'
 
+# %% ../nbs/09_presets.ipynb #95212d7d
 def unavailable(spec: RunSpec, cfg: PresetConfig) -> str|None:
     "Why `spec` cannot be run in `cfg`'s world (None when it can)."
     if spec.method in STUDENT_BASELINES and is_scratch(spec.model):

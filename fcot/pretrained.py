@@ -39,6 +39,7 @@ def pretrained_student(name: str) -> PretrainedStudent:
     if name not in PRETRAINED: raise FcotError(f"no pretrained student named {name!r}; known: {sorted(PRETRAINED)}")
     return PRETRAINED[name]
 
+# %% ../nbs/06_pretrained.ipynb #dce343cd
 def gguf_path(name: str, verify: bool = False) -> Path:
     "The weights file of `name` inside its installed package (size checked; SHA-256 too with `verify`)."
     p = pretrained_student(name)
@@ -60,6 +61,7 @@ def pretrained_dir(name: str) -> Path:
     "Where the converted folder of `name` lives."
     return cache_dir()/'students'/name
 
+# %% ../nbs/06_pretrained.ipynb #eb052899
 def _intact(out: Path) -> bool:
     "Is `out` a finished conversion whose files still have the sizes recorded when it was written?"
     m = out/MARKER

@@ -48,6 +48,7 @@ def _squash(s: str) -> str:
     "A text without ':' and whitespace: how a stage-2 completion is compared with its `pred_before` line."
     return re.sub(r'[\s:]', '', s)
 
+# %% ../nbs/03_recorded.ipynb #fde44c3c
 def zero_shot_trigger(header: dict) -> str:
     "The answer prompt of the zero-shot (no reasoning) method: `direct_answer_trigger_for_zeroshot`, or, in older logs, `direct_answer_trigger` without its '\\nTherefore, ' and capitalised."
     t = header.get('direct_answer_trigger_for_zeroshot')
@@ -55,6 +56,7 @@ def zero_shot_trigger(header: dict) -> str:
     t = re.sub(r'^\s*Therefore,\s*', '', header.get('direct_answer_trigger', ''))
     return t[:1].upper() + t[1:]
 
+# %% ../nbs/03_recorded.ipynb #9af6b20a
 def parse_record(chunk: str, method: str, cot_trigger: str, answer_trigger: str) -> dict:
     "One log record (text between two asterisk lines) as a dict; raises `ValueError` saying why when it is damaged."
     m = _RECORD_RE.search(chunk)
@@ -101,6 +103,7 @@ class KojimaLog:
         "The stage-2 trigger for Zero-shot-CoT, the answer prompt itself for zero-shot."
         return self.header['direct_answer_trigger'] if self.method == 'zero_shot_cot' else zero_shot_trigger(self.header)
 
+# %% ../nbs/03_recorded.ipynb #83e0a801
 def _method_of(path: Path, header: dict) -> str:
     name = path.name
     if name.endswith('_zero_shot_cot.log'): return 'zero_shot_cot'
@@ -108,6 +111,7 @@ def _method_of(path: Path, header: dict) -> str:
     if header.get('method') in METHODS: return header['method']
     raise FcotError(f"cannot tell the method of {path}: name it *_zero_shot_cot.log or *_zero_shot.log")
 
+# %% ../nbs/03_recorded.ipynb #3fdbd44b
 def _parse_log_text(path: Path, text: str, method: str|None) -> KojimaLog:
     header = parse_namespace(text)
     method = method or _method_of(path, header)
@@ -130,11 +134,13 @@ def _parse_log_text(path: Path, text: str, method: str|None) -> KojimaLog:
         log.records.append(rec)
     return log
 
+# %% ../nbs/03_recorded.ipynb #8504ed57
 @functools.lru_cache(maxsize=32)
 def _parse_cached(path: str, mtime: float, size: int, method: str|None) -> KojimaLog:
     p = Path(path)
     return _parse_log_text(p, p.read_text(encoding='utf-8'), method)
 
+# %% ../nbs/03_recorded.ipynb #697317d5
 def parse_log(path: str|Path, method: str|None = None) -> KojimaLog:
     "Parse a Kojima et al. log file (cached while the file is unchanged); damaged records are listed in `.damaged`."
     p = Path(path)
@@ -175,6 +181,7 @@ def _teacher_view(log_q: str, rec: dict, letters: str|None) -> tuple[str, str|No
             if gold in a[1]: return 'choices reordered', letters[a[1].index(gold)]
     return 'mismatch', None
 
+# %% ../nbs/03_recorded.ipynb #b9d1d6a7
 @dataclasses.dataclass
 class LogMatch:
     "A parsed log tied to the task: `pairs` are (log record, task record, how it matched, gold letter as the teacher saw it)."
@@ -183,6 +190,7 @@ class LogMatch:
     pairs: list[tuple[dict, dict, str, str]]
     mismatches: list[dict]
 
+# %% ../nbs/03_recorded.ipynb #faf3e2f6
 def match_log(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None, path: str|Path|None = None) -> LogMatch:
     "Parse the log of `task` and tie each record to its task record through Kojima's shuffle, checking the question text."
     spec = get_task(task)
@@ -213,6 +221,7 @@ def recorded_questions(task, data_dir: str|Path|None = None, method: str = 'zero
     "Task record id -> the question exactly as the recorded teacher saw it (the log's `Q:` text)."
     return {tr['id']: lr['question'] for lr, tr, _, _ in match_log(task, method, data_dir).pairs}
 
+# %% ../nbs/03_recorded.ipynb #8b83f2d6
 def recorded_task(task, data_dir: str|Path|None = None, method: str = 'zero_shot_cot') -> list[dict]:
     "The task records the recorded teacher answered, verbalised as it saw them (question, choices and gold letter), in file order."
     letters = get_task(task).letters
@@ -238,6 +247,7 @@ def _completion_record(task: str, tr: dict, question: str, gold: str, reasoning:
             'prediction': pred, 'correct': pred is not None and answers_match(pred, gold, spec.answer_type),
             'teacher': teacher, 'usage': None, **extra}
 
+# %% ../nbs/03_recorded.ipynb #b7641c0e
 def load_recorded(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None,
                   problems: list|None = None, log_fields: bool = False, path: str|Path|None = None) -> list[dict]:
     """Teacher completion records of `text-davinci-002` on `task` from Kojima et al.'s log (or the log file `path`), in
@@ -286,6 +296,7 @@ def save_records(path: str|Path, records: Iterable[dict]) -> Path:
     "Write teacher completion records as JSONL (atomically)."
     return write_jsonl(path, records)
 
+# %% ../nbs/03_recorded.ipynb #bf648d85
 def to_dataset(records: list[dict]):
     "A `datasets.Dataset` of teacher completion records (`usage` kept as a JSON string, since it may be None)."
     import datasets
@@ -299,10 +310,12 @@ def _same(a: str|None, b: str|None, answer_type: str) -> bool:
     if answer_type == 'number': a, b = a.replace(',', ''), b.replace(',', '')
     return answers_match(a, b, answer_type)
 
+# %% ../nbs/03_recorded.ipynb #95c8393e
 def _pct(xs) -> float|None:
     xs = list(xs)
     return round(100 * sum(xs) / len(xs), 2) if xs else None
 
+# %% ../nbs/03_recorded.ipynb #c8489b65
 def _split_or_test(spec, data_dir) -> dict:
     "The paper's default split; for AQUA without its official train file, the test part only."
     try: return load_split(spec.name, data_dir=data_dir)
@@ -310,6 +323,7 @@ def _split_or_test(spec, data_dir) -> dict:
         if spec.name != 'aqua': raise
         return {'train': [], **load_split(spec.name, data_dir=data_dir, parts=('test',))}
 
+# %% ../nbs/03_recorded.ipynb #b60303d0
 def task_report(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = None) -> tuple[dict, list[dict], list[dict]]:
     "(table row, extraction disagreements, problems) of the recorded teacher on one task."
     spec, problems = get_task(task), []
@@ -338,6 +352,7 @@ def task_report(task, method: str = 'zero_shot_cot', data_dir: str|Path|None = N
            'test questions also in train': len(train_test_overlap(split))}
     return row, disagreements, problems
 
+# %% ../nbs/03_recorded.ipynb #0e2c4253
 def recorded_report(tasks: Iterable|None = None, method: str = 'zero_shot_cot', data_dir: str|Path|None = None,
                     progress: bool = True) -> tuple[list[dict], list[dict], list[dict]]:
     "(table rows, extraction disagreements, problems) of the recorded teacher on `tasks` (all twelve by default)."

@@ -31,6 +31,7 @@ def open_preset(preset: str, out_dir: str|Path|None = None) -> tuple[PresetConfi
     cfg = PresetConfig.load(saved) if saved.exists() and read_json(saved).get('name') == preset else preset_config(preset)
     return cfg, out, load_results(out)
 
+# %% ../nbs/10_report.ipynb #7280371a
 def missing_runs(out_dir: str|Path) -> pd.DataFrame:
     "Why the runs of a preset that cannot be done here were left out: one row per reason, with how many runs and which methods."
     p = Path(out_dir)/'unavailable.jsonl'
@@ -44,12 +45,14 @@ def index_rows(rows: list[dict]) -> dict:
     "Result rows by run key (a later row of the same key wins: re-runs and external results replace earlier ones)."
     return {r['key']: r for r in rows}
 
+# %% ../nbs/10_report.ipynb #ed37a13d
 def accuracy_of(rows, spec: RunSpec) -> float:
     "Accuracy (%) of run `spec` in `rows` (a list, or a dict from `index_rows`), NaN when it was not run."
     idx = rows if isinstance(rows, dict) else index_rows(rows)
     r = idx.get(spec.key)
     return math.nan if r is None or r.get('accuracy') is None else 100 * r['accuracy']
 
+# %% ../nbs/10_report.ipynb #43bfc86d
 def interval_of(rows, spec: RunSpec) -> tuple[float, float]:
     """95% Wilson interval (%) of run `spec`'s accuracy over its test questions; (NaN, NaN) when it was not run or its
     question count is unknown. Random guessing is an expectation, not a sample: its interval is the value itself."""
@@ -62,6 +65,7 @@ def interval_of(rows, spec: RunSpec) -> tuple[float, float]:
     k = r['correct'] if r.get('correct') is not None else round(r['accuracy'] * n)
     return tuple(100 * x for x in wilson(k, n))
 
+# %% ../nbs/10_report.ipynb #8eba8634
 VALUES = ('accuracy', 'lo', 'hi', 'ci')
 
 def value_of(rows, spec: RunSpec, what: str = 'accuracy'):
@@ -75,6 +79,7 @@ def value_of(rows, spec: RunSpec, what: str = 'accuracy'):
     if math.isnan(a): return None
     return f'{a:.1f}' if math.isnan(lo) or spec.method == 'random' else f'{a:.1f} [{lo:.1f}, {hi:.1f}]'
 
+# %% ../nbs/10_report.ipynb #8678e4b2
 def task_title(task: str) -> str:
     "A task's display name."
     try: return get_task(task).title
@@ -91,6 +96,7 @@ def diverse_label(cfg: PresetConfig, tasks: list|None = None) -> str:
     if len(set(Ds.values())) <= 1: return f'Fine-tune-CoT + diverse reasoning (D={next(iter(Ds.values()), 1)})'
     return 'Fine-tune-CoT + diverse reasoning (' + ', '.join(f'{task_title(t)} D={d}' for t, d in Ds.items()) + ')'
 
+# %% ../nbs/10_report.ipynb #6a819bed
 def _student_rows(cfg: PresetConfig, students: list, tasks: list) -> list[tuple[str, str, str, int|None]]:
     "(label, student, method, D) of the student rows; D None: the task's diverse-reasoning D."
     out = []
@@ -102,25 +108,28 @@ def _student_rows(cfg: PresetConfig, students: list, tasks: list) -> list[tuple[
             else: out.append((METHOD_LABELS[meth], m, meth, 1))
     return out
 
+# %% ../nbs/10_report.ipynb #45e193fd
 def _student_spec(cfg: PresetConfig, t: str, meth: str, D: int|None, m: str) -> RunSpec|None:
     "The run behind one student cell; None for the diverse-reasoning cell (`D` None) of a task without diverse reasoning."
     if D is None and cfg.diverse(t) == 1: return None
     return RunSpec(t, meth, cfg.diverse(t) if D is None else D, cfg.n_train if meth in ('vanilla', 'ft_cot') else None,
                    cfg.teacher if meth == 'ft_cot' else 'default', m)
 
+# %% ../nbs/10_report.ipynb #af409db5
 def main_table(rows, cfg: PresetConfig, students: list|None = None, tasks: list|None = None, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) with tasks across and (method, student) down (or another `value_of` per cell); NaN where a run was not done."
     idx, tasks = index_rows(rows), list(tasks or cfg.tasks)
     students = list(cfg.students if students is None else students)
     val = lambda s: value_of(idx, s, what)
     table = {('Random', ''): [val(RunSpec(t, 'random')) for t in tasks],
-             (f'Teacher: Zero-shot-CoT', cfg.teacher): [val(RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
+             ('Teacher: Zero-shot-CoT', cfg.teacher): [val(RunSpec(t, 'teacher', teacher=cfg.teacher)) for t in tasks]}
     for label, m, meth, D in _student_rows(cfg, students, tasks):
         table[(label, m)] = [val(s) if (s := _student_spec(cfg, t, meth, D, m)) else math.nan for t in tasks]
     df = pd.DataFrame.from_dict(table, orient='index', columns=[task_title(t) for t in tasks])
     df.index = pd.MultiIndex.from_tuples(df.index, names=['method', 'model'])
     return df
 
+# %% ../nbs/10_report.ipynb #bbbd2158
 def family_tables(rows, cfg: PresetConfig, what: str = 'accuracy') -> dict[str, pd.DataFrame]:
     "The main table once per student family (families in the order their first student appears)."
     fams = {}
@@ -136,10 +145,11 @@ def save_figure(fig, out_dir: str|Path, name: str) -> list[Path]:
 
 # %% ../nbs/10_report.ipynb #da265f15
 def _plt():
-    import matplotlib; import matplotlib.pyplot as plt, seaborn as sns
+    import matplotlib.pyplot as plt, seaborn as sns
     sns.set_theme(style='whitegrid', context='paper')
     return plt
 
+# %% ../nbs/10_report.ipynb #d0348415
 def diversity_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataFrame:
     "Accuracy (%) per task (down) and D (across), main student and teacher, `cfg.diversity_size()` training questions; plus vanilla fine-tuning on them."
     idx, S, T, n = index_rows(rows), cfg.student, cfg.teacher, cfg.diversity_size()
@@ -151,6 +161,7 @@ def diversity_table(rows, cfg: PresetConfig, what: str = 'accuracy') -> pd.DataF
     df.index.name = 'task'
     return df
 
+# %% ../nbs/10_report.ipynb #e25eb127
 def _yerr(df, lo, hi, sel):
     "Asymmetric error bars (below, above) of the cells `sel` of `df`, from the interval frames `lo` and `hi` (None: no bars)."
     if lo is None or hi is None: return None
@@ -158,6 +169,7 @@ def _yerr(df, lo, hi, sel):
     a, l, h = (np.asarray(x.loc[sel] if not callable(sel) else sel(x), float) for x in (df, lo, hi))
     return np.nan_to_num(np.stack([a - l, h - a]), nan=0.0)
 
+# %% ../nbs/10_report.ipynb #48fd235d
 def plot_diversity(df: pd.DataFrame, title: str = '', lo: pd.DataFrame|None = None, hi: pd.DataFrame|None = None):
     "Accuracy vs D (log scale), one line per task with 95% intervals as error bars (`lo`, `hi`), vanilla fine-tuning dashed in the same colour."
     plt = _plt()
@@ -223,6 +235,7 @@ def teacher_table(rows, cfg: PresetConfig) -> pd.DataFrame:
                         'student 95% low': interval_of(idx, stu)[0], 'student 95% high': interval_of(idx, stu)[1]})
     return pd.DataFrame(out).set_index(['task', 'teacher']) if out else pd.DataFrame()
 
+# %% ../nbs/10_report.ipynb #9bdb332f
 def plot_teachers(df: pd.DataFrame, title: str = 'Teacher ablation'):
     "Student accuracy against teacher accuracy, one point per (task, teacher), 95% intervals of both as error bars."
     plt = _plt()
@@ -300,6 +313,7 @@ def run_predictions(out_dir: str|Path, spec: RunSpec) -> dict[str, dict]:
     p = Path(out_dir)/'runs'/spec.key/'predictions.jsonl'
     return {r['id']: r for r in read_jsonl(p)} if p.exists() else {}
 
+# %% ../nbs/10_report.ipynb #56183880
 def sample_study(out_dir: str|Path, cfg: PresetConfig, task: str, n: int = 2, D: int|None = None, seed: int = 0) -> list[dict]:
     """Up to `n` test questions the Fine-tune-CoT student (main student and teacher, D rationales per question; default: the
     diverse-reasoning student, else D = 1) got right and `n` it got wrong: its completion beside the teacher's rationale."""
@@ -319,6 +333,7 @@ def sample_study(out_dir: str|Path, cfg: PresetConfig, task: str, n: int = 2, D:
                         'teacher': t.get('rationale'), 'teacher answer': t.get('prediction'), 'teacher correct': t.get('correct')})
     return out
 
+# %% ../nbs/10_report.ipynb #3403257f
 def sample_markdown(samples: list[dict]) -> str:
     "The sample study as Markdown, one section per sample."
     if not samples: return '_no stored predictions for this task_\n'
@@ -353,12 +368,14 @@ def _stamp(src: Path, results: Path, params: dict) -> str:
     h.update(json.dumps({k: rel(v) for k, v in params.items()}, sort_keys=True).encode())
     return h.hexdigest()
 
+# %% ../nbs/10_report.ipynb #0ae78f94
 def _execute(src: str, dest: str, params: dict, cwd: str, log: str):
     "Run one notebook with papermill in this (worker) process, its output and its kernel's going to `log`."
     import os, papermill as pm
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC); os.dup2(fd, 1); os.dup2(fd, 2)
     pm.execute_notebook(src, dest, parameters=params, cwd=cwd, progress_bar=False)
 
+# %% ../nbs/10_report.ipynb #55e6a2df
 def run_notebooks(preset: str, out_dir: str|Path, names: list|None = None, force: bool = False, progress: bool = True,
                   workers: int = 1, params: dict|None = None) -> dict[str, str]:
     "Execute the report notebooks of `preset` with papermill into `out_dir`; returns {name: 'ran' | 'up to date'}."
@@ -394,6 +411,7 @@ def run_notebooks(preset: str, out_dir: str|Path, names: list|None = None, force
     for n, *_ in todo: Path(out/f'{n}.log').unlink(missing_ok=True)
     return {n: status[n] for n in names}
 
+# %% ../nbs/10_report.ipynb #65827535
 def _failed(n, job, e):
     log = Path(job[4])
     tail = log.read_text()[-2000:] if log.exists() else ''

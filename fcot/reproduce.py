@@ -38,18 +38,21 @@ def _watch_parent(ppid: int):
             if os.getppid() != ppid: os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
+# %% ../nbs/09_reproduce.ipynb #74ca9bc6
 def _run_in_worker(spec: RunSpec, cfg_dict: dict, work_dir: str) -> dict:
     "`run_one` in a worker process, on `cfg.threads` threads (small students gain more from runs side by side than from threads)."
     import torch
     cfg = PresetConfig.from_dict(cfg_dict); torch.set_num_threads(cfg.threads)
     return run_one(spec, cfg, work_dir)
 
+# %% ../nbs/09_reproduce.ipynb #4bc66c0e
 def _split_sizes(cfg: PresetConfig) -> dict:
     "(task, split) -> (training questions, test questions) of `cfg`'s runs, read from the split files (for costing runs only)."
     src = data_source(cfg)
     sizes = {(t, sp): src.sizes(t, sp) for t in cfg.tasks for sp in ('default', 'template')}
     return {k: v for k, v in sizes.items() if v is not None}
 
+# %% ../nbs/09_reproduce.ipynb #d40c1fd6
 def _cost(spec: RunSpec, sizes: dict|None = None) -> float:
     """Rough relative cost of a run (training questions, or test questions for the prompted baselines), to start the longest
     first and to weight the progress bar, so that its ETA holds although runs differ 100-fold in size."""
@@ -59,6 +62,7 @@ def _cost(spec: RunSpec, sizes: dict|None = None) -> float:
     n = spec.n_train or n_train or 400
     return n * (7 if spec.method == 'vanilla' else 20 * spec.D)   # measured: a vanilla run takes about a third of a D = 1 run
 
+# %% ../nbs/09_reproduce.ipynb #2f0d0b40
 def plan(cfg: PresetConfig) -> tuple[list[RunSpec], list[dict]]:
     "(runs that can be done here, [{'key', 'reason'}] of those that cannot)."
     ok, skipped = [], []
@@ -81,6 +85,7 @@ def _keep_aside(results: Path) -> Path:
     results.replace(dest)
     return dest
 
+# %% ../nbs/09_reproduce.ipynb #b3d05e30
 class _FolderLock:
     "An exclusive lock on an output folder for one process (`fcntl.flock`, released even when the process is killed)."
     def __init__(self, folder: Path): self.path = Path(folder)/'.lock'
@@ -98,6 +103,7 @@ class _FolderLock:
         import fcntl
         self.f.truncate(0); fcntl.flock(self.f, fcntl.LOCK_UN); self.f.close()
 
+# %% ../nbs/09_reproduce.ipynb #21a3fb6f
 def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, workers: int = 1, fresh: bool = False,
                reuse: list|tuple = ()) -> list[dict]:
     """Every available run of `cfg`, resumable: results go to `out_dir/results.jsonl`, one line per finished run.
@@ -170,6 +176,7 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     (out/'failed.jsonl').unlink(missing_ok=True)
     return [done[s.key] for s in todo_all]
 
+# %% ../nbs/09_reproduce.ipynb #11fc510a
 # what a preset holds, not how a run is done: presets differing only here do the runs they share identically
 _PLAN_FIELDS = {'name', 'tasks', 'train_tasks', 'student_tasks', 'main_students', 'students', 'diversity_tasks', 'size_tasks',
                 'teacher_tasks', 'template_tasks', 'seed_tasks', 'seeds', 'train_sizes', 'diversity', 'size_D', 'baselines', 'order'}
@@ -222,6 +229,7 @@ def _student_tokens(cfg: PresetConfig, spec: RunSpec, n_questions: int, teacher_
     kept = 1 if spec.method == 'vanilla' else spec.D * teacher_acc
     return int(n_questions * kept * per * cfg.train.epochs)
 
+# %% ../nbs/09_reproduce.ipynb #cc228fc3
 def check_config(cfg: PresetConfig) -> list[str]:
     "Every problem with `cfg` that can be found without running it (empty when it is sound)."
     from fcot.tasks import get_task

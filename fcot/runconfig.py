@@ -38,6 +38,7 @@ def _command_specs() -> dict[str, CommandSpec]:
                                  'out': None}, {'eval': EvalConfig}, ('model', 'task', 'out')),
     }
 
+# %% ../nbs/11_runconfig.ipynb #0572b5e7
 def parse_value(text: str):
     "A `--set` value: JSON when it parses (numbers, true/false, null, lists, dicts), else the text itself."
     try: return json.loads(text)
@@ -130,12 +131,14 @@ def option_info(command: str, key: str) -> tuple:
         return _hints(cls).get(rest), cls().to_dict()[rest], docments(cls).get(rest)
     return None, spec.fields.get(key), None
 
+# %% ../nbs/11_runconfig.ipynb #e3458370
 def _is_text(annotation) -> bool:
     "Is a field of this annotation given as plain text (a string, or a string or None)?"
     import typing
     args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     return all(a in (str, Path) for a in args)
 
+# %% ../nbs/11_runconfig.ipynb #1ad944b8
 def value_from_text(command: str, key: str, text):
     "A flag's text as its option's value: text for string fields, else read as JSON like `--set` (the config then checks it)."
     if not isinstance(text, str): return text          # store_true/store_const flags give values, not text
@@ -156,11 +159,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         shown = 'none' if default is None else json.dumps(default) if isinstance(default, (list, dict, bool)) else default
         return f'{text} (default {shown})'
 
+# %% ../nbs/11_runconfig.ipynb #f66da6de
 class _RefuseKey(argparse.Action):
     def __call__(self, parser, ns, values, option_string=None):
         parser.error("API keys are never taken as arguments (they would end up in shell history and logs): set the "
                      "environment variable named by --api-key-env (default OPENAI_API_KEY) instead")
 
+# %% ../nbs/11_runconfig.ipynb #ccf490e8
 def _opt(p, *flags, key: str, **kw):
     "A flag (or, for a name without dashes, a positional argument) setting run option `key`, only when given."
     cmd = kw.pop('command', None) or getattr(p, 'fcot_command', None)
@@ -172,6 +177,7 @@ def _opt(p, *flags, key: str, **kw):
     a.fcot_key, a.fcot_command = key, cmd
     return a
 
+# %% ../nbs/11_runconfig.ipynb #e6c6928d
 def _all_options(p, command: str):
     "A `--section.field` flag for every field of the command's config dataclasses, from the dataclass itself."
     spec, taken = _command_specs()[command], {a.dest[4:] for a in p._actions if a.dest.startswith('cfg:')}
@@ -183,11 +189,13 @@ def _all_options(p, command: str):
             if key in taken or f.name.startswith('_'): continue
             _opt(g, f'--{key}', key=key, command=command, metavar='VALUE')
 
+# %% ../nbs/11_runconfig.ipynb #937aff04
 def _common(p):
     p.add_argument('--config', metavar='FILE.json', help='options from a JSON file (a saved *_run.json, or flat key: value pairs)')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='set any option, e.g. cot.max_tokens=64 or warmup_ratio=0.1 (repeatable; JSON values)')
 
+# %% ../nbs/11_runconfig.ipynb #f66d7419
 def config_from_args(command: str, args: argparse.Namespace) -> RunConfig:
     "The run configuration: defaults, then --config, then the flags given, then --set."
     rc = RunConfig(command)
@@ -219,6 +227,7 @@ def synthetic_split(task: str, split: str = 'default') -> dict[str, list[dict]]:
     n_train, n_test, seed = opts.pop('train'), opts.pop('test'), opts.pop('seed')
     return make_split(task, n_train, n_test, seed, **opts)
 
+# %% ../nbs/11_runconfig.ipynb #ac68be8f
 def task_records(task: str, split: str = 'default', part: str = 'train', limit: int|None = None,
                  data_dir: str|Path|None = None):
     "`(TaskSpec, records)`: the first `limit` records of `part` of `task`'s `split` (paper task or synthetic task)."

@@ -48,6 +48,7 @@ def preset_teacher(name: str, cfg: PresetConfig):
     if backend == 'recorded_kojima': raise FcotError("the recorded teacher is replayed by teacher_records, not called")
     return make_teacher(TeacherConfig.from_dict({'backend': backend, **t}))
 
+# %% ../nbs/09_runs.ipynb #4362fe39
 def teacher_records(name: str, cfg: PresetConfig, records: list[dict], task: str, D: int = 1,
                     progress: bool = False) -> tuple[list[dict], float]:
     "Zero-shot-CoT completion records of teacher `name` on `records` (D per question), and its accuracy on them."
@@ -72,6 +73,7 @@ def _prediction_rows(samples: list[dict], questions: dict) -> list[dict]:
     keep = ('id', 'completion', 'reasoning', 'prediction', 'answer', 'correct')
     return [{'question': questions.get(s['id']), **{k: s[k] for k in keep if k in s}} for s in samples]
 
+# %% ../nbs/09_runs.ipynb #e4e6a993
 def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool = False) -> dict:
     "One experiment end to end; returns its result row (and writes its predictions under `work_dir/<key>/`)."
     why = unavailable(spec, cfg)
@@ -125,9 +127,11 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
     return row | {'samples': len(samples), 'accuracy': res.accuracy, 'correct': res.correct, 'train_seconds': round(t2 - t1, 1),
                   'seconds': round(time.time() - t0, 1)}
 
+# %% ../nbs/09_runs.ipynb #f174ced8
 def _eval_config(cfg: PresetConfig, template: str, progress: bool) -> EvalConfig:
     return cfg.eval.replace(template=template, data_dir=cfg.data_dir, progress=progress)
 
+# %% ../nbs/09_runs.ipynb #0cc4a2dc
 def _dev_accuracy(model, tok, dev: list[dict], task: str, ecfg: EvalConfig, precision: str) -> float:
     """Accuracy of the student being trained on the dev split, with its weights in the evaluation's dtype (a copy: measured,
     a bf16 copy decodes 1.8x faster than bf16 autocast over fp32 weights), else under the training's autocast."""

@@ -12,7 +12,7 @@ from .core import read_json
 from .stats import aligned, paired_diff, seed_summary
 from .presets import PresetConfig, RunSpec
 from .reproduce import load_results
-from .report import index_rows, accuracy_of, task_title, run_predictions, METHOD_LABELS, _student_spec
+from .report import index_rows, accuracy_of, task_title, run_predictions, _student_spec
 
 # %% auto #0
 __all__ = ['CONTRAST_TASKS', 'PAPER_METHODS', 'correctness', 'compare', 'comparison_table', 'paper_claims', 'effect_claims',
@@ -23,14 +23,17 @@ def correctness(out_dir: str|Path, spec: RunSpec) -> dict[str, bool]:
     "Whether run `spec` answered each test question correctly, by question id (empty when its predictions are not stored)."
     return {i: bool(r['correct']) for i, r in run_predictions(out_dir, spec).items()}
 
+# %% ../nbs/10_significance.ipynb #01b8935e
 def compare(out_dir: str|Path, a: RunSpec, b: RunSpec) -> dict:
     "Run `a` against run `b` on the test questions both answered (`fcot.stats.paired_diff`); empty when either is missing."
     ca, cb = correctness(out_dir, a), correctness(out_dir, b)
     return paired_diff(*aligned(ca, cb)) if ca and cb else {}
 
+# %% ../nbs/10_significance.ipynb #7f8121f1
 def _fmt_diff(d: dict) -> str:
     return '–' if not d else f"{d['diff']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}], p = {d['p']:.2g}"
 
+# %% ../nbs/10_significance.ipynb #58c756ad
 def comparison_table(out_dir: str|Path, pairs: list[tuple[str, RunSpec, RunSpec]]) -> pd.DataFrame:
     "One row per (label, a, b): both accuracies, the paired difference a - b with its 95% interval, McNemar's p and the questions."
     idx, out = index_rows(load_results(out_dir)), []
@@ -123,6 +126,7 @@ def _verdict(expect: str, ds: list[dict]) -> str:
     if better == len(ran): return 'supported'
     return f'partly supported ({better} of {len(ran)})' if better else 'not shown'
 
+# %% ../nbs/10_significance.ipynb #a7ae98dd
 def claim_table(out_dir: str|Path, cfg: PresetConfig, claims: list[dict]|None = None) -> pd.DataFrame:
     "Each claim of the paper (`paper_claims`) with its verdict and, per task, the paired difference behind it."
     rows = []
@@ -143,6 +147,7 @@ def paper_results(path: str|Path|None = None) -> dict|None:
     p = Path(path) if path else default_data_dir().parent/'reference'/'paper_results.json'
     return read_json(p) if p.exists() else None
 
+# %% ../nbs/10_significance.ipynb #8041ca9f
 def paper_table(rows, cfg: PresetConfig, paper: dict, family: str = 'gpt2', params: str = '124M', student: str|None = None,
                 tasks: list|None = None) -> pd.DataFrame:
     "Accuracy (%) with tasks across and (method, source) down: fcot's `student` and the paper's `family` student of `params`."

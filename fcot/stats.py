@@ -25,6 +25,7 @@ def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
     ids = sorted(set(a) & set(b))
     return np.array([bool(a[i]) for i in ids]), np.array([bool(b[i]) for i in ids])
 
+# %% ../nbs/07_stats.ipynb #37adabed
 def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
     "Exact McNemar test of paired correctness `a` vs `b`: questions, discordant counts, two-sided p-value."
     from scipy.stats import binomtest

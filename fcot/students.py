@@ -78,6 +78,7 @@ class _quiet:
         from transformers.utils import logging as tl
         if self.was: tl.enable_progress_bar()
 
+# %% ../nbs/06_students.ipynb #1864d0c9
 def is_encoder_decoder(model) -> bool:
     "Whether `model` (possibly LoRA-wrapped) is an encoder-decoder."
     return bool(getattr(model.config, 'is_encoder_decoder', False))
@@ -94,6 +95,7 @@ def _scratch_model(preset: str, tokenizer, overrides: dict|None = None, n_positi
     cfg = T5Config(vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.pad_token_id, **ids, **kw)
     return T5ForConditionalGeneration(cfg)
 
+# %% ../nbs/06_students.ipynb #7f4bb025
 _HUB = {}
 
 def _hub_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
@@ -103,10 +105,12 @@ def _hub_reachable(host: str = 'huggingface.co', timeout: float = 3.0) -> bool:
         except OSError: _HUB[host] = False
     return _HUB[host]
 
+# %% ../nbs/06_students.ipynb #2cff113c
 def _looks_like_path(name: str) -> bool:
     "Hub ids are `name` or `org/name`; anything else that is not an existing folder was meant as a path."
     return name.startswith(('/', './', '../', '~', '.')) or name.count('/') > 1 or '\\' in name
 
+# %% ../nbs/06_students.ipynb #b0620838
 def load_student(path_or_name: str|Path, local_files_only: bool|None = None, dtype=None, trainable: bool = False):
     "Load a saved student (a folder written by `save_pretrained`, LoRA adapters included) or a hub model: `(model, tokenizer)`."
     from transformers import AutoConfig, AutoTokenizer, AutoModelForCausalLM, AutoModelForSeq2SeqLM
@@ -147,6 +151,7 @@ def _require_peft():
     except ImportError:
         raise FcotError("LoRA needs the `peft` package: install it with `pip install peft`, or train without lora.") from None
 
+# %% ../nbs/06_students.ipynb #d3a106dd
 def _load_lora(p: Path, dtype=None, trainable=False):
     peft = _require_peft()
     base_name = read_json(p/'adapter_config.json').get('base_model_name_or_path')
@@ -157,6 +162,7 @@ def _load_lora(p: Path, dtype=None, trainable=False):
         tok = pad_with_eos(AutoTokenizer.from_pretrained(str(p)), who='the student')
     with _quiet(): return peft.PeftModel.from_pretrained(base, str(p), is_trainable=trainable), tok
 
+# %% ../nbs/06_students.ipynb #aae565db
 def build_student(model: str|Path = 'gpt2-tiny', texts: Iterable[str]|None = None, tokenizer=None,
                   tokenizer_kind: str = 'bpe', vocab_size: int = 4000, scratch_config: dict|None = None,
                   n_positions: int = 1024, seed: int|None = 0):
@@ -208,6 +214,7 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, gr
     batches.insert(0, batches.pop(longest))
     return batches
 
+# %% ../nbs/06_students.ipynb #eafcb395
 def collate(encoded: list[dict], pad_id: int, encoder_decoder: bool, decoder_start_id: int|None = None) -> dict:
     "Pad a list of encoded samples to their longest (inputs with `pad_id`, labels with -100) into tensors."
     def pad(seqs, value):

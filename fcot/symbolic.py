@@ -81,6 +81,7 @@ _ORD = ('first', 'second', 'third', 'fourth', 'fifth', 'sixth', 'seventh', 'eigh
 
 def _ordinal(i: int) -> str: return _ORD[i] if i < len(_ORD) else f'{i + 1}th'
 
+# %% ../nbs/08b_symbolic.ipynb #c48a1227
 class LastLetters(SynthTask):
     name, title, answer_type = 'synth_last_letters', 'Last Letter Concatenation (synthetic)', 'string'
     defaults = {'n_words': 4}
@@ -150,6 +151,7 @@ _SO_TEMPLATES = {
 def _swap_words(n: int) -> list[str]:
     return ['First'] if n == 1 else ['First'] + ['Then'] * (n - 2) + ['Finally']
 
+# %% ../nbs/08b_symbolic.ipynb #b6be6ca3
 class ShuffledObjects(SynthTask):
     name, title, answer_type, letters = 'synth_shuffled_objects', 'Tracking Shuffled Objects (synthetic)', 'letter', 'ABCDEFG'
     defaults = {'n_objects': 3, 'n_swaps': 3, 'templates': tuple(_SO_TEMPLATES)}

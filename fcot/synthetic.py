@@ -19,6 +19,7 @@ def _rng(*parts) -> random.Random:
     h = hashlib.sha256('\x1f'.join(map(repr, parts)).encode('utf-8')).digest()
     return random.Random(int.from_bytes(h[:16], 'big'))
 
+# %% ../nbs/08_synthetic.ipynb #f9b98aff
 class _Picker:
     "Chooses among alternatives as a decoder would: the first (canonical) one always at temperature 0; the others with probability falling by `gap` nats per rank, flattened by temperature."
     def __init__(self, rng: random.Random, temperature: float = 0.0, gap: float = 1.0):
@@ -88,9 +89,11 @@ class SynthTask:
         return {'id': f'{self.name}-{index}', 'task': self.name, 'index': index, 'question': q,
                 'answer': self.solve(p), 'choices': choices}
 
+# %% ../nbs/08_synthetic.ipynb #7cdc0bea
 def _conclude(task: SynthTask, answer: str, pick: _Picker) -> str:
     return pick(_CONCLUDE).format(a=task.state_answer(answer))
 
+# %% ../nbs/08_synthetic.ipynb #d424a755
 def _join_names(names) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ' and '.join(names) if len(names) == 2 else ', '.join(names[:-1]) + ', and ' + names[-1]
@@ -110,6 +113,7 @@ class _Registry(Mapping):
     def __len__(self): return len(self._all())
     def __repr__(self): return f"SYNTH_TASKS({', '.join(self)})"
 
+# %% ../nbs/08_synthetic.ipynb #688f0094
 SYNTH_TASKS: Mapping[str, SynthTask] = _Registry()
 _CATEGORY = {'yesno': 'symbolic', 'string': 'symbolic', 'number': 'arithmetic', 'letter': 'other'}
 _TRIGGERS = {'number': ('Therefore, the answer (arabic numerals) is', 'The answer (arabic numerals) is'),

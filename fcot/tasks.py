@@ -4,10 +4,10 @@
 
 # %% ../nbs/01_tasks.ipynb #e4393fdd
 from __future__ import annotations
-import dataclasses, importlib, json, os, random, re
+import dataclasses, importlib, random, re
 from pathlib import Path
 from typing import Iterable
-from .core import FcotError, data_dir, data_file, read_json, iter_jsonl
+from .core import FcotError, data_file, read_json, iter_jsonl
 from .core import data_dir as _data_dir
 
 # %% auto #0
@@ -50,10 +50,12 @@ _NUM = ('Therefore, the answer (arabic numerals) is', 'The answer (arabic numera
 _YN = ('Therefore, the answer (Yes or No) is', 'The answer (Yes or No) is')
 def _among(letters): return (f'Therefore, among A through {letters[-1]}, the answer is', f'Among A through {letters[-1]}, the answer is')
 
+# %% ../nbs/01_tasks.ipynb #3d838414
 def _spec(name, title, category, answer_type, letters, aliases, files, log_name, triggers, splits=('default',)):
     return TaskSpec(name, title, category, answer_type, letters, tuple(aliases), tuple(files), name, tuple(splits),
                     triggers[0], triggers[1], log_name)
 
+# %% ../nbs/01_tasks.ipynb #cfed5152
 TASKS: dict[str, TaskSpec] = {s.name: s for s in [
     _spec('single_eq', 'SingleEq', 'arithmetic', 'number', None, ['singleeq'], [_ZSC+'SingleEq/questions.json'], 'singleeq', _NUM),
     _spec('addsub', 'AddSub', 'arithmetic', 'number', None, ['addsub', 'add_sub'], [_ZSC+'AddSub/AddSub.json'], 'addsub', _NUM),
@@ -76,6 +78,8 @@ TASKS: dict[str, TaskSpec] = {s.name: s for s in [
 ]}
 
 def _key(name: str) -> str: return str(name).strip().lower().replace('-', '_').replace(' ', '_')
+
+# %% ../nbs/01_tasks.ipynb #60fff5e3
 PAPER_TASKS: tuple[str, ...] = tuple(TASKS)  # the paper's twelve, in the paper's order
 _ALIASES = {_key(a): s.name for s in TASKS.values() for a in (s.name, *s.aliases)}
 
@@ -87,6 +91,7 @@ def _load_providers() -> None:
     for mod in TASK_PROVIDERS:
         if mod not in _PROVIDED: _PROVIDED.add(mod); importlib.import_module(mod).register_tasks()
 
+# %% ../nbs/01_tasks.ipynb #235f3ef9
 def get_task(name: str|TaskSpec) -> TaskSpec:
     "The `TaskSpec` of `name` (a reasoning-teacher name or an alias such as Kojima et al.'s 'singleeq'); unknown names raise `FcotError` listing the known ones."
     if isinstance(name, TaskSpec) or (not isinstance(name, str) and hasattr(name, 'answer_type')): return name   # a spec (or one like it)
@@ -111,9 +116,11 @@ def _num(s) -> str:
     s = str(s).replace(',', '').strip()
     return s[:-2] if s.endswith('.0') else s
 
+# %% ../nbs/01_tasks.ipynb #873e43b0
 def _choices_text(letters: str, texts: list[str]) -> str:
     return 'Answer Choices:' + ''.join(f' ({l}) {t}' for l, t in zip(letters, texts))
 
+# %% ../nbs/01_tasks.ipynb #f3511a7f
 def _need(obj, key, path, what='record', kind=None):
     "Field `key` of `obj`, of type `kind` (a non-empty list, a string, ...) when given; else one error naming the file and the field."
     try: v = obj[key]
@@ -124,17 +131,20 @@ def _need(obj, key, path, what='record', kind=None):
                         f"(damaged, or a different file): fetch it again with `fcot data download --force`.") from None
     return v
 
+# %% ../nbs/01_tasks.ipynb #b3536551
 def _examples(path: Path) -> list:
     "The `examples` list of a BIG-bench style JSON file."
     ex = _need(read_json(path), 'examples', path, 'file')
     if not isinstance(ex, list): raise FcotError(f"{path}: 'examples' is not a list; fetch the file again.")
     return ex
 
+# %% ../nbs/01_tasks.ipynb #13418585
 def _json_list(path: Path) -> list:
     data = read_json(path)
     if not isinstance(data, list): raise FcotError(f"{path}: expected a JSON list of problems; fetch the file again.")
     return data
 
+# %% ../nbs/01_tasks.ipynb #05735ecb
 def read_aqua(path) -> list[tuple]:
     "AQUA-RAT (JSON lines): question plus 'Answer Choices: (A) ...' built from options like 'A)21'."
     out = []
@@ -198,6 +208,7 @@ def _shuffle_dict(d: dict, rng: random.Random) -> dict:
     for _ in range(3): rng.shuffle(keys)
     return {k: d[k] for k in keys}
 
+# %% ../nbs/01_tasks.ipynb #27aa6429
 def read_bigbench_choices(path, letters: str, shuffle: bool = False, seed: int = 1, prefix: str = 'Answer Choices:') -> list[tuple]:
     "Date Understanding / Tracking Shuffled Objects (BIG-bench JSON): `input` plus lettered choices, shuffled like Kojima et al. when `shuffle`."
     rng, out = random.Random(seed), []
@@ -227,6 +238,7 @@ def _aqua_train_path(aqua_train, root: Path) -> Path|None:
     p = root/_AQUA_TRAIN_REL
     return p if p.exists() else None
 
+# %% ../nbs/01_tasks.ipynb #a8533dad
 def _raw(spec: TaskSpec, root: Path, choice_order: str, aqua_train=None) -> list[tuple]:
     "All (question, answer, choices) triples of a task, with the index of the first one."
     f = [data_file(rel, root) for rel in spec.files]
@@ -248,6 +260,7 @@ def _raw(spec: TaskSpec, root: Path, choice_order: str, aqua_train=None) -> list
         return read_aqua(train) if train else []
     raise FcotError(f'no reader for task {n}')  # unreachable: every registered task has a reader
 
+# %% ../nbs/01_tasks.ipynb #6ed2594f
 def load_task(name: str|TaskSpec, data_dir: str|Path|None = None, choice_order: str = 'kojima',
               aqua_train: str|Path|None = None) -> list[dict]:
     "The records of task `name` in original file order: id, task, index (the split files' numbering), question (verbalised as in Kojima et al.), answer (gold), choices."
@@ -274,6 +287,7 @@ def read_log_questions(path) -> list[tuple[str, str|None]]:
         out.append((m.group(1), g.group(1).strip() if g else None))
     return out
 
+# %% ../nbs/01_tasks.ipynb #578e8829
 def _same_gold(a: str, b: str|None, answer_type: str) -> bool:
     if b is None: return False
     if answer_type == 'number':
@@ -281,6 +295,7 @@ def _same_gold(a: str, b: str|None, answer_type: str) -> bool:
         except ValueError: return False
     return a.strip().lower() == b.strip().lower()
 
+# %% ../nbs/01_tasks.ipynb #a748f9a0
 def log_match(name: str|TaskSpec, data_dir: str|Path|None = None, records: list[dict]|None = None) -> dict:
     "How many questions of the task's recorded Zero-shot-CoT log our records reproduce exactly, and how many gold answers agree."
     spec = get_task(name)
@@ -303,11 +318,13 @@ def split_file(name: str|TaskSpec, split: str = 'default', data_dir: str|Path|No
                         f"(the template split exists only for multiarith and date_understanding)")
     return data_file(f'reasoning_teacher/split/{spec.split_stem}__{split}.json', data_dir)
 
+# %% ../nbs/01_tasks.ipynb #f72b4351
 def _aqua_missing_msg(root):
     return (f"the AQUA train split needs the official AQuA-RAT train file (train.json, {AQUA_TRAIN_SIZE:,} problems), which fcot "
             f"does not ship and which is missing from {root/_AQUA_TRAIN_REL}. Download {AQUA_TRAIN_URL} and pass its path as "
             f"aqua_train=..., or put it at {root/_AQUA_TRAIN_REL}; or load the test split only with parts=('test',).")
 
+# %% ../nbs/01_tasks.ipynb #8f74e21c
 def load_split(name: str|TaskSpec, split: str = 'default', data_dir: str|Path|None = None, parts: Iterable[str] = ('train', 'test'),
                aqua_train: str|Path|None = None, choice_order: str = 'kojima') -> dict[str, list[dict]]:
     "The paper's split of a task: {'train': records, 'test': records} in the split file's order (`parts` selects which)."

@@ -24,6 +24,7 @@ def reasoning_prompt(question: str, template: str = REASONING_TEMPLATE) -> str:
     "The stage-1 prompt for `question`."
     return template.format(question=question)
 
+# %% ../nbs/04_teachers.ipynb #853e5762
 def answer_prompt(reasoning_prompt: str, rationale: str, trigger: str = ANSWER_TRIGGER) -> str:
     "The stage-2 prompt: the stage-1 prompt, the rationale the teacher wrote, then the answer trigger."
     return reasoning_prompt + rationale + trigger
@@ -68,10 +69,12 @@ def _default_extract(text, answer_type, letters):
     from fcot.answers import extract_answer
     return extract_answer(text, answer_type, letters, mode='first')
 
+# %% ../nbs/04_teachers.ipynb #8b2eff29
 def _default_match(pred, gold, answer_type):
     from fcot.answers import answers_match
     return answers_match(pred, gold, answer_type)
 
+# %% ../nbs/04_teachers.ipynb #7f97aa59
 @dataclass
 class TeacherRun:
     "The result of sampling a teacher: completion records, run statistics, and where they were written."
@@ -112,16 +115,19 @@ def _stage1_requests(records, cfg: CotConfig) -> list[CompletionRequest]:
                 {'id': rec.get('id'), 'question': rec['question'], 'stage': 'reasoning', 'completion_index': j}))
     return out
 
+# %% ../nbs/04_teachers.ipynb #6fc1ceb6
 def _stage2_request(req1: CompletionRequest, rationale: str, trigger: str, cfg: CotConfig) -> CompletionRequest:
     return CompletionRequest(answer_prompt(req1.prompt, rationale, trigger), cfg.answer_max_tokens, 0.0, 1.0,
                              cfg.answer_stop, 0, None,
                              {**req1.meta, 'stage': 'answer', 'reasoning_completion': rationale})
 
+# %% ../nbs/04_teachers.ipynb #a0c22959
 def _sum_usage(*us) -> dict|None:
     us = [u for u in us if u]
     if not us: return None
     return {k: sum(int(u.get(k) or 0) for u in us) for k in ('prompt_tokens', 'completion_tokens')}
 
+# %% ../nbs/04_teachers.ipynb #698b5831
 def estimate_run(teacher: Teacher, records: Sequence[dict], config: CotConfig|None = None, cache=None,
                  task: str = '') -> dict:
     "Upper bounds on calls, tokens and dollars of a run, counting stage-1 completions already in the cache."

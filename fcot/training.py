@@ -25,23 +25,28 @@ def _dist_info():
     world = int(os.environ.get('WORLD_SIZE', 1))
     return world, int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
 
+# %% ../nbs/06b_training.ipynb #14071147
 def _barrier(world):
     if world > 1: torch.distributed.barrier()
 
+# %% ../nbs/06b_training.ipynb #4cb9706d
 def _rng_state() -> dict:
     s = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
 
+# %% ../nbs/06b_training.ipynb #7cd6feda
 def _set_rng_state(s: dict):
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
+# %% ../nbs/06b_training.ipynb #d9860a8f
 def _checkpoints(out: Path) -> list[Path]:
     d = out/'checkpoints'
     if not d.is_dir(): return []
     return sorted(p for p in d.glob('epoch-[0-9][0-9][0-9]') if (p/'trainer_state.pt').exists())
 
+# %% ../nbs/06b_training.ipynb #eb242e02
 _NOT_COMPARED = {'output_dir', 'resume', 'progress', 'save_every_epoch', 'keep_checkpoints', 'device', 'compile'}
 
 def _samples_digest(samples: list[dict]) -> dict:
@@ -51,6 +56,7 @@ def _samples_digest(samples: list[dict]) -> dict:
     for s in samples: h.update(json.dumps([s['prompt'], s['completion']], ensure_ascii=False).encode()); h.update(b'\n')
     return {'samples': len(samples), 'sha256': h.hexdigest()}
 
+# %% ../nbs/06b_training.ipynb #9f5b588a
 def _check_resumable(cfg: StudentConfig, out: Path, data: dict|None = None):
     if data is not None and (out/'train_data.json').exists() and read_json(out/'train_data.json') != data:
         old = read_json(out/'train_data.json')
@@ -63,6 +69,7 @@ def _check_resumable(cfg: StudentConfig, out: Path, data: dict|None = None):
         raise FcotError(f"{out} holds a run with a different config ({', '.join(f'{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}' for k in diff)}); "
                         f"use a new output_dir, restore those settings, or delete the folder to start over.")
 
+# %% ../nbs/06b_training.ipynb #865f1a32
 def _autocast(cfg: StudentConfig, device: torch.device):
     p = cfg.precision
     if p == 'auto': p = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if device.type == 'cuda' else 'fp32'
@@ -70,6 +77,7 @@ def _autocast(cfg: StudentConfig, device: torch.device):
     if p == 'fp16' and device.type != 'cuda': raise FcotError("precision fp16 needs a GPU; use fp32 or bf16 on CPU.")
     return p, {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[p]
 
+# %% ../nbs/06b_training.ipynb #83bed822
 def _apply_lora(model, cfg: StudentConfig):
     peft = _require_peft()
     task = peft.TaskType.SEQ_2_SEQ_LM if is_encoder_decoder(model) else peft.TaskType.CAUSAL_LM
@@ -79,6 +87,7 @@ def _apply_lora(model, cfg: StudentConfig):
     except ValueError as e:
         raise FcotError(f"LoRA cannot wrap {cfg.model!r} ({e}); set lora_targets to the names of its attention projections.") from None
 
+# %% ../nbs/06b_training.ipynb #d1413398
 def _init_student(cfg: StudentConfig, samples: list[dict], out: Path, world: int, rank: int):
     "Build the starting student; presets are built once (rank 0), saved to `init/` and read back by every process."
     if cfg.model not in PRESETS:
@@ -97,6 +106,7 @@ def _init_student(cfg: StudentConfig, samples: list[dict], out: Path, world: int
         model, tok = load_student(init)
     return model, tok
 
+# %% ../nbs/06b_training.ipynb #747ff458
 def _save_checkpoint(path: Path, model, tok, state: dict, world: int, rank: int):
     tmp = path.with_name(path.name + '.tmp')
     if rank == 0: shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
@@ -109,6 +119,7 @@ def _save_checkpoint(path: Path, model, tok, state: dict, world: int, rank: int)
         shutil.rmtree(path, ignore_errors=True); os.replace(tmp, path)
     _barrier(world)
 
+# %% ../nbs/06b_training.ipynb #ec0d51a6
 def spawn_train(config: StudentConfig, train_samples, nprocs: int = 2) -> Path:
     "Run `train_student` in `nprocs` CPU processes joined by gloo, as `torchrun --nproc_per_node nprocs` would."
     import torch.multiprocessing as mp
@@ -117,6 +128,7 @@ def spawn_train(config: StudentConfig, train_samples, nprocs: int = 2) -> Path:
                        nprocs=nprocs, join=True, start_method='spawn')
     return Path(config.output_dir)
 
+# %% ../nbs/06b_training.ipynb #7c2c2329
 def _spawn_worker(rank, world, port, cfg, samples):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
@@ -136,6 +148,7 @@ def train_student(config: StudentConfig, train_samples, eval_fn: Callable|None =
     finally:
         if own_group: torch.distributed.destroy_process_group()
 
+# %% ../nbs/06b_training.ipynb #65aaa257
 def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Path:
     if cfg.batch_size % (world * cfg.grad_accum):
         raise FcotError(f"batch_size {cfg.batch_size} must be a multiple of processes x grad_accum = {world} x {cfg.grad_accum}.")
@@ -271,6 +284,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     _barrier(world)
     return out
 
+# %% ../nbs/06b_training.ipynb #421c8741
 def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
     """When a run died after a checkpoint but before its metrics row reached metrics.jsonl, write that row on resume: the
     training metrics saved with the checkpoint, and the evaluation of the checkpoint's own weights done again."""
@@ -281,10 +295,12 @@ def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
     if eval_fn is not None: rec.update(_run_eval(eval_fn, model, tok, rec['epoch']))
     append_jsonl(out/'metrics.jsonl', [rec])
 
+# %% ../nbs/06b_training.ipynb #cede2109
 class _nullctx:
     def __enter__(self): return self
     def __exit__(self, *a): return False
 
+# %% ../nbs/06b_training.ipynb #ffc8a8b9
 def _run_eval(eval_fn, model, tok, epoch) -> dict:
     "Call `eval_fn` in eval mode with the random states set aside, so that evaluating leaves training unchanged."
     state = _rng_state()
