@@ -195,7 +195,7 @@ class Config:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown: raise FcotError(f"unknown {cls.__name__} option(s) {unknown}; known: {sorted(names)}")
-        return cls(**_nest(cls, d, lambda f: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default))
+        return cls(**_nest(cls, d, _field_default))
 
     def save(self, path: str|Path) -> Path: return write_json(path, self.to_dict())
 
@@ -213,8 +213,7 @@ class Config:
     def validate(self):
         "Check every field against its annotation and `RANGES`: one `FcotError` naming the field, the value and what is allowed."
         # a mapping given for a nested config (`PresetConfig(train={'epochs': 1})`) becomes that config, from the field's default
-        dflt = lambda f: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        for k, v in _nest(type(self), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, dflt).items():
+        for k, v in _nest(type(self), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, _field_default).items():
             object.__setattr__(self, k, v)
         hints = _hints(type(self))
         for f in dataclasses.fields(self):
@@ -231,6 +230,10 @@ class Config:
         return self
 
 # %% ../nbs/00_core.ipynb #4078f364
+def _field_default(f: dataclasses.Field):
+    "A dataclass field's default value (its factory called, when it has one)."
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
 def _nest(cls, d: dict, base) -> dict:
     "`d` with each mapping given for a field whose type is a `Config` turned into that config: `base(field)` updated by the mapping."
     hints, out = _hints(cls), dict(d)

@@ -95,7 +95,7 @@ class PresetConfig(Config):
     max_tokens: int = 128           # teacher rationale length
     # how every student is trained and evaluated: one config object each, passed on to every run, which sets its own
     # model, output_dir, seed, checkpointing and progress (train) and template, data_dir and progress (eval)
-    train: StudentConfig = field(default_factory=lambda: preset_training())
+    train: StudentConfig = field(default_factory=preset_training)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(progress=False))
     dev_fraction: float = 0.0       # > 0: this share of each training split is held out as a dev split, the student is
                                     # evaluated on it after every epoch, and the best epoch is the one scored on test
@@ -104,9 +104,8 @@ class PresetConfig(Config):
     threads: int = 1                # torch threads per run (per worker process)
     order: str = 'cost'             # 'cost': longest runs first (balances workers); 'table': in the order of the tables
 
-    RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 
-              'dev_fraction': '>= 0, < 1', 'threads': '>= 1',
-              'diversity_n': '>= 1'}
+    RANGES = {'n_train': '>= 1', 'n_test': '>= 1', 'temperature': '>= 0', 'max_tokens': '>= 1', 'dev_fraction': '>= 0, < 1',
+              'threads': '>= 1', 'diversity_n': '>= 1'}
 
     # the flat form of fcot 0.x's saved preset_config.json: these settings now live in `train` and `eval`
     MOVED = {'epochs': ('train', 'epochs'), 'lr': ('train', 'lr'), 'batch_size': ('train', 'batch_size'),

@@ -52,10 +52,10 @@ def _as_page(nb):
 
 def html_site(cfg, out: Path):
     "The site without Quarto: nbdev's processed notebooks through nbconvert's HTML exporter."
-    from execnb.nbio import read_nb, mk_cell
     from nbconvert import HTMLExporter
     from nbdev.serve import proc_nbs
     import nbformat
+    from nbformat.v4 import new_markdown_cell
     cache = proc_nbs(cfg.nbs_path, n_workers=1)
     exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
     shutil.rmtree(out, ignore_errors=True); out.mkdir(parents=True)
@@ -68,9 +68,9 @@ def html_site(cfg, out: Path):
         (out/f'{name}.html').write_text(body)
         desc = re.search(r'^> (.*)$', page.cells[0].source, re.M) if page.cells else None
         pages.append(f"- [{nb.stem}]({name}.html)" + (f": {desc.group(1)}" if desc else ''))
-    index = read_nb(cache/cfg.readme_nb)
-    index.cells.append(mk_cell("## Notebooks and their modules\n\n" + '\n'.join(pages), cell_type='markdown'))
-    body, _ = exporter.from_notebook_node(_as_page(nbformat.reads(nbformat.writes(nbformat.from_dict(dict(index))), as_version=4)))
+    index = nbformat.reads((cache/cfg.readme_nb).read_text(), as_version=4)
+    index.cells.append(new_markdown_cell("## Notebooks and their modules\n\n" + '\n'.join(pages)))
+    body, _ = exporter.from_notebook_node(_as_page(index))
     (out/'index.html').write_text(body)
     return pages
 
@@ -88,14 +88,14 @@ def main():
         if readme.read_text() != text:
             sys.exit(f"FAIL: README.md differs from {index_nb.relative_to(ROOT)}: edit the notebook, then run `make docs`.")
         print(f"README.md matches {index_nb.relative_to(ROOT)}"); return
-    if not a.out: readme.write_text(text)   # a site built elsewhere (--out, as the tests do) leaves the checkout alone
-    out = Path(a.out) if a.out else cfg.doc_path
     if shutil.which('quarto') and not a.out:
         subprocess.run([str(Path(sys.executable).parent/'nbdev_docs')], check=True, cwd=ROOT)
-        readme.write_text(text)   # the README stays the notebook's markdown, whichever way the site was built
     else:
+        out = Path(a.out) if a.out else cfg.doc_path
         pages = html_site(cfg, out)
-        print(f"{len(pages) + 1} pages in {out} (no Quarto on this machine: nbdev's processed notebooks through nbconvert)")
+        print(f"{len(pages) + 1} pages in {out} (nbdev's processed notebooks through nbconvert)")
+    if not a.out: readme.write_text(text)   # README.md is the index notebook's markdown, whichever way the site was built;
+                                            # a site built elsewhere (--out, as the tests do) leaves the checkout alone
 
 
 if __name__ == '__main__':
