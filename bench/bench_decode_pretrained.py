@@ -6,7 +6,8 @@ The student is SmolLM2-135M (`smollm2-135m`, from the package registry) fine-tun
 Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; needs the shared data), so that it writes
 `{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
 (`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
-Goal: >= 1.5x the new tokens/s of batched generate(stop_strings).
+Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). `bench_decode_levers.py` measures the levers fcot does not
+ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
     .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16]
 """
