@@ -5,6 +5,8 @@ one run, each trainer in its own fresh process (so that peak memory is its own).
 Same model folder, same data (GSM8K training questions with their worked solutions as Fine-tune-CoT samples), same
 tokenization and completion-only labels (`fcot.students.encode_sample`), batch size, learning rate, epochs and precision
 (bf16 autocast). The Trainer gets `bf16=True`, `train_sampling_strategy="group_by_length"` and `save_strategy="no"`.
+A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
+that the allocator's share of fcot's lead is visible.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
 
@@ -54,6 +56,9 @@ def run_fcot(folder, samples, a, work, q):
 
 def run_hf(folder, samples, a, work, q):
     _quiet(a.threads)
+    if a.hf_allocator:   # the same glibc setting fcot's trainer makes on CPU, for an allocator-for-allocator comparison
+        from fcot.training import _keep_freed_memory
+        _keep_freed_memory()
     import datasets, torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
     from fcot.students import encode_sample, load_student
@@ -107,14 +112,15 @@ def main():
           f"batch {a.batch_size}, lengths {min(lens)}-{max(lens)} (mean {sum(lens) / len(lens):.0f}), bf16 autocast; "
           f"{a.repeats} repetition(s), the trainers taking turns so that drift in this machine's speed reaches all of them")
     HF, FC, CO = 'Hugging Face Trainer (bf16, group_by_length)', 'fcot train_student (bf16)', 'fcot train_student (bf16, torch.compile)'
-    names = [HF, FC] + ([CO] if a.compile else [])
+    HA = "Trainer with fcot's allocator setting"
+    names = [HF, HA, FC] + ([CO] if a.compile else [])
     runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
     for rep in range(a.repeats):
         peaks.append((matmul_peak(torch.float32), matmul_peak(torch.bfloat16)))
         for n in names:
-            a.compile = n == CO
-            runs[n].append(in_process(run_hf if n == HF else run_fcot, folder, samples, a, work))
+            a.compile, a.hf_allocator = n == CO, n == HA
+            runs[n].append(in_process(run_hf if n in (HF, HA) else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
     tokens = runs[FC][0]['tokens']
     assert all(r['tokens'] == tokens for rs in runs.values() for r in rs), {k: [r['tokens'] for r in rs] for k, rs in runs.items()}
@@ -129,14 +135,16 @@ def main():
     for n in names:
         print(f"{n:46s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
               f"{max(r['peak_mb'] for r in runs[n]):9.0f}")
-    losses = {n: [r['loss'] for r in runs[n]] for n in names[1:]}
+    losses = {n: [r['loss'] for r in runs[n]] for n in names[2:]}
     print("\nfcot's last-epoch training loss (per token), eager against torch.compile, by repetition: "
           + '; '.join(f"{n.split('(')[1].rstrip(')')}: {', '.join(f'{x:.4f}' for x in v)}" for n, v in losses.items()))
-    for n in names[1:]:   # ratios paired by repetition: each fcot run against the Trainer run just before it
+    for n in names[2:]:   # ratios paired by repetition: each fcot run against the Trainer runs just before it
         r_whole = [f / h for f, h in zip(whole[n], whole[HF])]
         r_last = [f / h for f, h in zip(last[n], last[HF])]
         print(f"\n{n} vs Trainer: {st.median(r_whole):.2f}x over the whole run (range {min(r_whole):.2f}-{max(r_whole):.2f}), "
               f"{st.median(r_last):.2f}x in the last epoch (range {min(r_last):.2f}-{max(r_last):.2f}); goal >= 1.6x")
+        r_alloc = [f / h for f, h in zip(whole[n], whole[HA])]
+        print(f"  {st.median(r_alloc):.2f}x (range {min(r_alloc):.2f}-{max(r_alloc):.2f}) the Trainer with fcot's allocator setting")
         print(f"  at {share(st.median(whole[n])):.0f}% of the bf16 matmul peak over the whole run, "
               f"{share(st.median(last[n])):.0f}% in the last epoch; goal >= 50%")
 

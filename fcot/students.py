@@ -231,6 +231,14 @@ def collate(encoded: list[dict], pad_id: int, encoder_decoder: bool, decoder_sta
         batch['decoder_attention_mask'] = torch.cat([torch.ones_like(lab[:, :1]), (lab[:, :-1] != -100).long()], 1)
     return batch
 
+# %% ../nbs/06_students.ipynb #49f34d78
+def _causal_only(mask):
+    """None for the attention mask of a right-padded batch (every row ones, then zeros): in a decoder, causal attention
+    already keeps each real token from the pads after it. Any other mask is returned as it is."""
+    if mask is None or mask.shape[1] < 2: return mask
+    right_padded = bool((mask[:, 0] == 1).all()) and bool((mask[:, 1:] <= mask[:, :-1]).all())
+    return None if right_padded else mask
+
 # %% ../nbs/06_students.ipynb #a25480a5
 FAST_HEAD_TYPES = {'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3'}
 
@@ -257,12 +265,13 @@ class CompletionLoss(nn.Module):
         else:
             target = labels[:, 1:]
             sel = target != -100
+            mask = _causal_only(batch['attention_mask'])
             if self._parts:
                 body, head = self._parts
-                h = body(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'], use_cache=False).last_hidden_state
+                h = body(input_ids=batch['input_ids'], attention_mask=mask, use_cache=False).last_hidden_state
                 logits = head(h[:, :-1][sel])
             else:
-                logits = self.model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'], use_cache=False).logits[:, :-1][sel]
+                logits = self.model(input_ids=batch['input_ids'], attention_mask=mask, use_cache=False).logits[:, :-1][sel]
             target = target[sel]
         return F.cross_entropy(logits.float(), target, reduction='sum'), target.numel()
 

@@ -77,6 +77,16 @@ def _autocast(cfg: StudentConfig, device: torch.device):
     if p == 'fp16' and device.type != 'cuda': raise FcotError("precision fp16 needs a GPU; use fp32 or bf16 on CPU.")
     return p, {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[p]
 
+# %% ../nbs/06b_training.ipynb #98fb5a72
+def _keep_freed_memory(limit: int = 1 << 30) -> bool:
+    "glibc: serve allocations up to `limit` bytes from the heap and keep freed memory for reuse (`mallopt`); False where unavailable."
+    import ctypes, ctypes.util, platform
+    if platform.system() != 'Linux': return False
+    try: mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
+    except (OSError, AttributeError): return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
+
 # %% ../nbs/06b_training.ipynb #83bed822
 def _apply_lora(model, cfg: StudentConfig):
     peft = _require_peft()
@@ -156,6 +166,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     if cfg.device: device = torch.device(cfg.device)
     else: device = torch.device(f'cuda:{local_rank}') if torch.cuda.is_available() else torch.device('cpu')
     if device.type == 'cuda': torch.cuda.set_device(device)
+    if device.type == 'cpu': _keep_freed_memory()   # no fresh pages for every step's tensors (see above)
     precision, amp_dtype = _autocast(cfg, device)
     main = rank == 0
     ckpts = _checkpoints(out)
