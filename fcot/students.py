@@ -233,11 +233,12 @@ def collate(encoded: list[dict], pad_id: int, encoder_decoder: bool, decoder_sta
 
 # %% ../nbs/06_students.ipynb #49f34d78
 def _causal_only(mask):
-    """None for the attention mask of a right-padded batch (every row ones, then zeros): in a decoder, causal attention
-    already keeps each real token from the pads after it. Any other mask is returned as it is."""
+    """All ones for the attention mask of a right-padded batch (every row ones, then zeros): in a decoder, causal attention
+    already keeps each real token from the pads after it, and transformers turns an all-ones mask into plain causal
+    attention. Any other mask is returned as it is."""
     if mask is None or mask.shape[1] < 2: return mask
     right_padded = bool((mask[:, 0] == 1).all()) and bool((mask[:, 1:] <= mask[:, :-1]).all())
-    return None if right_padded else mask
+    return torch.ones_like(mask) if right_padded else mask
 
 # %% ../nbs/06_students.ipynb #a25480a5
 FAST_HEAD_TYPES = {'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3'}
