@@ -20,7 +20,7 @@ changes the order of sums), so text is compared with generate over fcot's length
 
 About 5 minutes (compiling takes about one).
 """
-import argparse, inspect, shutil, sys, tempfile, time, warnings
+import argparse, shutil, sys, tempfile, time, warnings
 from collections import deque
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
@@ -91,9 +91,8 @@ def greedy_static_compiled(model, seqs, max_new: int, eos, pad: int, batch_size:
         rows_in = chunk + [chunk[-1]] * (batch_size - len(chunk))
         ids = torch.tensor([[pad] * (L - len(s)) + list(s) for s in rows_in])
         m = torch.tensor([[0] * (L - len(s)) + [1] * len(s) for s in rows_in])
-        B = batch_size
         cache = StaticCache(config=model.config, max_cache_len=L + max_new)
-        mask = torch.zeros(B, L + max_new, dtype=torch.long); mask[:, :L] = m
+        mask = torch.zeros(batch_size, L + max_new, dtype=torch.long); mask[:, :L] = m
         pos = (m.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=m, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1,
                     cache_position=torch.arange(L))
