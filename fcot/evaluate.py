@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #a4e87619
 from __future__ import annotations
-import dataclasses, re
+import dataclasses, functools, re
 from pathlib import Path
 from typing import Sequence
 from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json, cut_at_stop
@@ -87,6 +87,51 @@ def _cache_kw(model) -> str:
     import inspect
     return 'cache' if 'cache' in inspect.signature(model.forward).parameters else 'past_key_values'
 
+# %% ../nbs/07_evaluate.ipynb #56442905
+@functools.cache
+def _growing_layer():
+    "`_GrowingLayer`, made on first use so that importing fcot does not import transformers."
+    from transformers.cache_utils import DynamicLayer
+    class _GrowingLayer(DynamicLayer):
+        """A `DynamicLayer` whose keys and values are views of buffers with room for `capacity` positions: a new token is
+        written into place, where `DynamicLayer` copies the whole cache (`torch.cat`) at every step."""
+        def __init__(self, capacity: int):
+            super().__init__(); self.capacity, self.n, self.kbuf, self.vbuf = capacity, 0, None, None
+        def lazy_initialization(self, key_states, value_states):
+            self.device, self.is_initialized = key_states.device, True
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized: self.lazy_initialization(key_states, value_states)
+            n, q = self.n, key_states.shape[-2]
+            if self.kbuf is None or n + q > self.kbuf.shape[-2]:   # the first call, or more tokens than planned: twice the room
+                cap = max(n + q, self.capacity, 2 * (0 if self.kbuf is None else self.kbuf.shape[-2]))
+                kb = key_states.new_empty(*key_states.shape[:2], cap, key_states.shape[-1])
+                vb = value_states.new_empty(*value_states.shape[:2], cap, value_states.shape[-1])
+                if n: kb[..., :n, :].copy_(self.keys); vb[..., :n, :].copy_(self.values)
+                self.kbuf, self.vbuf = kb, vb
+            self.kbuf[..., n:n + q, :].copy_(key_states); self.vbuf[..., n:n + q, :].copy_(value_states)
+            self.n = n + q
+            self.keys, self.values = self.kbuf[..., :self.n, :], self.vbuf[..., :self.n, :]
+            return self.keys, self.values
+        def batch_select_indices(self, indices):
+            if not self.n: return
+            k = len(indices)   # the kept rows move to the front of the same buffers
+            self.kbuf[:k, :, :self.n] = self.keys[indices]; self.vbuf[:k, :, :self.n] = self.values[indices]
+            self.kbuf, self.vbuf = self.kbuf[:k], self.vbuf[:k]
+            self.keys, self.values = self.kbuf[..., :self.n, :], self.vbuf[..., :self.n, :]
+        def reset(self):
+            self.n, self.kbuf, self.vbuf = 0, None, None; super().reset()
+    return _GrowingLayer
+
+def _growing_cache(model, capacity: int):
+    """A cache of `_GrowingLayer`s with room for `capacity` positions, for a model whose own cache is all plain `DynamicLayer`s;
+    None (the model's own cache) for any other (sliding windows, linear attention, no cache config)."""
+    from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+    try: layers = DynamicCache(config=model.config).layers
+    except (AttributeError, KeyError, TypeError, ValueError): return None
+    if not layers or any(type(l) is not DynamicLayer for l in layers): return None
+    return Cache(layers=[_growing_layer()(capacity) for _ in layers])
+
+
 # %% ../nbs/07_evaluate.ipynb #622b4ca0
 def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos: Sequence[int], stop_fn=None) -> list[list[int]]:
     """Greedy continuation of a left-padded batch of a decoder-only model, each row leaving the batch once it emits a token
@@ -96,11 +141,12 @@ def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos:
     mask = attention_mask
     pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
     extra = {'logits_to_keep': 1} if 'logits_to_keep' in __import__('inspect').signature(model.forward).parameters else {}
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra)
+    cache = _growing_cache(model, input_ids.shape[1] + max_new_tokens)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra, **({ck: cache} if cache is not None else {}))
     cache = getattr(out, ck, None) if getattr(out, ck, None) is not None else out.past_key_values
     alive, last = torch.arange(input_ids.shape[0]), pos[:, -1]
     new = [[] for _ in range(input_ids.shape[0])]
-    nxt = out.logits[:, -1].float().argmax(-1)
+    nxt = out.logits[:, -1].max(-1).indices   # the first largest, as argmax
     for step in range(max_new_tokens):
         done = []
         for j, (r, t) in enumerate(zip(alive.tolist(), nxt.tolist())):
@@ -114,7 +160,7 @@ def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos:
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1); last = last + 1
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], use_cache=True, **{ck: cache})
         cache = getattr(out, ck, None) if getattr(out, ck, None) is not None else out.past_key_values
-        nxt = out.logits[:, -1].float().argmax(-1)
+        nxt = out.logits[:, -1].max(-1).indices
     return new
 
 # %% ../nbs/07_evaluate.ipynb #492fa899
