@@ -152,6 +152,20 @@ def _use_cpu_attention(model) -> bool:
     return True
 
 
+# %% ../nbs/06b_training.ipynb #23cf1bd4
+def _compile_blocks(model) -> int:
+    """Compile the forward of the repeated blocks of `model` (each `nn.ModuleList` of two or more modules of one class) once
+    per class, shared by all its blocks; returns how many blocks now run compiled."""
+    import types
+    n, compiled = 0, {}
+    for mod in model.modules():
+        if isinstance(mod, nn.ModuleList) and len(mod) > 1 and len({type(m) for m in mod}) == 1:
+            cls = type(mod[0])
+            if cls not in compiled: compiled[cls] = torch.compile(cls.forward)
+            for m in mod: m.forward = types.MethodType(compiled[cls], m)
+            n += len(mod)
+    return n
+
 # %% ../nbs/06b_training.ipynb #83bed822
 def _apply_lora(model, cfg: StudentConfig):
     peft = _require_peft()
@@ -299,7 +313,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     runner = loss_model
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(loss_model, device_ids=[device.index] if device.type == 'cuda' else None)
-    if cfg.compile: runner = torch.compile(runner)
+    if cfg.compile and not _compile_blocks(model): runner = torch.compile(runner)   # see `_compile_blocks`
     pad_id, micro = tok.pad_token_id, world * cfg.grad_accum
 
     bar = tqdm(total=total_steps, initial=step, desc='training', disable=not (main and cfg.progress), dynamic_ncols=True)
