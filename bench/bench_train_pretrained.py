@@ -6,7 +6,8 @@ Same model folder, same data (GSM8K training questions with their worked solutio
 tokenization and completion-only labels (`fcot.students.encode_sample`), batch size, learning rate, epochs and precision
 (bf16 autocast). The Trainer gets `bf16=True`, `train_sampling_strategy="group_by_length"` and `save_strategy="no"`.
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
-that the allocator's share of fcot's lead is visible.
+that the allocator's share of fcot's lead is visible. A second fcot row trains with SDPA's own attention backward in place
+of fcot's CPU one (`fcot.training._cpu_attention`), so that this lever's share is visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
 
@@ -42,7 +43,9 @@ def run_fcot(folder, samples, a, work, q):
     _quiet(a.threads)
     from fcot.core import read_jsonl
     from fcot.students import StudentConfig
+    import fcot.training
     from fcot.training import train_student
+    if a.sdpa_backward: fcot.training._use_cpu_attention = lambda model: False   # SDPA's own attention backward, for comparison
     out = Path(work)/f'fcot-{time.time_ns()}'
     cfg = StudentConfig(model=folder, output_dir=str(out), epochs=a.epochs, batch_size=a.batch_size, lr=1e-4, precision='bf16',
                         compile=a.compile, save_every_epoch=False, progress=False)
@@ -113,13 +116,14 @@ def main():
           f"{a.repeats} repetition(s), the trainers taking turns so that drift in this machine's speed reaches all of them")
     HF, FC, CO = 'Hugging Face Trainer (bf16, group_by_length)', 'fcot train_student (bf16)', 'fcot train_student (bf16, torch.compile)'
     HA = "Trainer with fcot's allocator setting"
-    names = [HF, HA, FC] + ([CO] if a.compile else [])
+    FS = "fcot train_student (bf16, SDPA's backward)"
+    names = [HF, HA, FC, FS] + ([CO] if a.compile else [])
     runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
     for rep in range(a.repeats):
         peaks.append((matmul_peak(torch.float32), matmul_peak(torch.bfloat16)))
         for n in names:
-            a.compile, a.hf_allocator = n == CO, n == HA
+            a.compile, a.hf_allocator, a.sdpa_backward = n == CO, n == HA, n == FS
             runs[n].append(in_process(run_hf if n in (HF, HA) else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
     tokens = runs[FC][0]['tokens']
@@ -136,7 +140,7 @@ def main():
         print(f"{n:46s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
               f"{max(r['peak_mb'] for r in runs[n]):9.0f}")
     losses = {n: [r['loss'] for r in runs[n]] for n in names[2:]}
-    print("\nfcot's last-epoch training loss (per token), eager against torch.compile, by repetition: "
+    print("\nfcot's last-epoch training loss (per token), by repetition: "
           + '; '.join(f"{n.split('(')[1].rstrip(')')}: {', '.join(f'{x:.4f}' for x in v)}" for n, v in losses.items()))
     for n in names[2:]:   # ratios paired by repetition: each fcot run against the Trainer runs just before it
         r_whole = [f / h for f, h in zip(whole[n], whole[HF])]
@@ -147,6 +151,9 @@ def main():
         print(f"  {st.median(r_alloc):.2f}x (range {min(r_alloc):.2f}-{max(r_alloc):.2f}) the Trainer with fcot's allocator setting")
         print(f"  at {share(st.median(whole[n])):.0f}% of the bf16 matmul peak over the whole run, "
               f"{share(st.median(last[n])):.0f}% in the last epoch; goal >= 50%")
+    r_attn = [f / s for f, s in zip(whole[FC], whole[FS])]
+    print(f"\nfcot's attention backward on CPU (`fcot.training._cpu_attention`) against SDPA's, the rest the same: "
+          f"{st.median(r_attn):.2f}x (range {min(r_attn):.2f}-{max(r_attn):.2f})")
 
 if __name__ == '__main__':
     main()
