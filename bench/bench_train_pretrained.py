@@ -13,6 +13,10 @@ Throughput counts real (non-pad) tokens over the time of the training loop: `Tra
 
 The same run measures this machine's 2048x2048 matmul peak in fp32 and bf16 and reports fcot's model FLOP/s
 (6 x parameters x tokens/s) as a share of the bf16 peak. Goals: fcot >= 1.6x the Trainer and >= 50% of the bf16 peak.
+It also measures a ceiling for any trainer of this job: per optimizer step, only the model's own matmuls (forward and both
+backward ones, every linear layer at the step's token count, the output head at its completion positions, bf16, weights
+already in cache) and one fused AdamW step, nothing else; that rate, as a share of the same peak, bounds what any trainer
+can reach at this batch size.
 
     .venv/bin/python bench/bench_train_pretrained.py [--n 64] [--epochs 2] [--batch-size 8] [--threads 2] [--compile] [--repeats 3]
 
@@ -31,6 +35,27 @@ def matmul_peak(dtype, n=2048, reps=10) -> float:
     t = time.perf_counter()
     for _ in range(reps): a @ b
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def ceiling(model, tokens_per_step: int, completions_per_step: int, reps: int = 3) -> dict:
+    "Seconds per optimizer step of the model's matmuls alone (forward and both backward ones, bf16) and of one fused AdamW step."
+    import torch
+    shapes = [(m.in_features, m.out_features, completions_per_step if n.endswith('lm_head') else tokens_per_step)
+              for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    def timed(fn):
+        fn(); ts = []
+        for _ in range(reps): t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+        return min(ts)
+    mats = [[torch.randn(r, c, dtype=torch.bfloat16) for r, c in ((rows, i), (o, i), (rows, o))] for i, o, rows in shapes]
+    def run():
+        for x, w, dy in mats: torch.mm(x, w.T); torch.mm(dy, w); torch.mm(dy.T, x)
+    t_mm = timed(run); del mats
+    params = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    for p in params: p.grad = torch.randn_like(p)
+    opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+    t_opt = timed(opt.step)
+    flops = sum(6 * i * o * rows for i, o, rows in shapes)
+    return {'matmul_s': t_mm, 'adamw_s': t_opt, 'matmul_gflops': flops / t_mm / 1e9}
 
 
 def _quiet(threads):
@@ -107,9 +132,12 @@ def main():
     folder = str(fetch_pretrained('smollm2-135m'))
     samples = gsm8k_samples(a.n)
     from fcot.students import load_student, encode_sample
-    model, tok = load_student(folder); n_params = sum(p.numel() for p in model.parameters()); del model
+    model, tok = load_student(folder); n_params = sum(p.numel() for p in model.parameters())
     enc = [encode_sample(s, tok, False, 512) for s in samples]
     lens = [len(e['input_ids']) for e in enc]
+    steps = -(-len(enc) // a.batch_size)
+    n_compl = sum(sum(l != -100 for l in e['labels'][1:]) for e in enc)
+    cap = ceiling(model, round(sum(lens) / steps), round(n_compl / steps)); del model
     import statistics as st
     print(f"student smollm2-135m ({n_params / 1e6:.1f}M parameters), {a.threads} threads; {a.n} GSM8K samples x {a.epochs} epoch(s), "
           f"batch {a.batch_size}, lengths {min(lens)}-{max(lens)} (mean {sum(lens) / len(lens):.0f}), bf16 autocast; "
@@ -151,6 +179,11 @@ def main():
         print(f"  {st.median(r_alloc):.2f}x (range {min(r_alloc):.2f}-{max(r_alloc):.2f}) the Trainer with fcot's allocator setting")
         print(f"  at {share(st.median(whole[n])):.0f}% of the bf16 matmul peak over the whole run, "
               f"{share(st.median(last[n])):.0f}% in the last epoch; goal >= 50%")
+    cap_tps = sum(lens) / steps / (cap['matmul_s'] + cap['adamw_s'])
+    print(f"\nceiling for any trainer at this batch size (per optimizer step of {sum(lens) / steps:.0f} tokens: the model's "
+          f"matmuls alone, {cap['matmul_s'] * 1e3:.0f} ms at {cap['matmul_gflops']:.0f} GFLOP/s, plus one fused AdamW step, "
+          f"{cap['adamw_s'] * 1e3:.0f} ms): {cap_tps:.0f} tokens/s, {share(cap_tps):.0f}% of the bf16 matmul peak "
+          f"(matmuls alone {share(sum(lens) / steps / cap['matmul_s']):.0f}%)")
     r_attn = [f / s for f, s in zip(whole[FC], whole[FS])]
     print(f"\nfcot's attention backward on CPU (`fcot.training._cpu_attention`) against SDPA's, the rest the same: "
           f"{st.median(r_attn):.2f}x (range {min(r_attn):.2f}-{max(r_attn):.2f})")
