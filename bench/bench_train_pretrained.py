@@ -14,9 +14,9 @@ Throughput counts real (non-pad) tokens over the time of the training loop: `Tra
 The same run measures this machine's 2048x2048 matmul peak in fp32 and bf16 and reports fcot's model FLOP/s
 (6 x parameters x tokens/s) as a share of the bf16 peak. Goals: fcot >= 1.6x the Trainer and >= 50% of the bf16 peak.
 It also measures a ceiling for any trainer of this job: per optimizer step, only the model's own matmuls (forward and both
-backward ones, every linear layer at the step's token count, the output head at its completion positions, bf16, weights
-already in cache) and one fused AdamW step, nothing else; that rate, as a share of the same peak, bounds what any trainer
-can reach at this batch size.
+backward ones, every linear layer at the step's mean real-token count, the output head at its completion positions, bf16,
+operands made beforehand) and one fused AdamW step, nothing else; that rate, as a share of the same peak, estimates the
+most a trainer doing the same arithmetic can reach at this batch size (best of a few repetitions, no padding counted).
 
     .venv/bin/python bench/bench_train_pretrained.py [--n 64] [--epochs 2] [--batch-size 8] [--threads 2] [--compile] [--repeats 3]
 
@@ -180,7 +180,7 @@ def main():
         print(f"  at {share(st.median(whole[n])):.0f}% of the bf16 matmul peak over the whole run, "
               f"{share(st.median(last[n])):.0f}% in the last epoch; goal >= 50%")
     cap_tps = sum(lens) / steps / (cap['matmul_s'] + cap['adamw_s'])
-    print(f"\nceiling for any trainer at this batch size (per optimizer step of {sum(lens) / steps:.0f} tokens: the model's "
+    print(f"\nceiling estimate for a trainer doing the same arithmetic at this batch size (per optimizer step of {sum(lens) / steps:.0f} tokens: the model's "
           f"matmuls alone, {cap['matmul_s'] * 1e3:.0f} ms at {cap['matmul_gflops']:.0f} GFLOP/s, plus one fused AdamW step, "
           f"{cap['adamw_s'] * 1e3:.0f} ms): {cap_tps:.0f} tokens/s, {share(cap_tps):.0f}% of the bf16 matmul peak "
           f"(matmuls alone {share(sum(lens) / steps / cap['matmul_s']):.0f}%)")
