@@ -6,16 +6,20 @@ The student is SmolLM2-135M (`smollm2-135m`, from the package registry) fine-tun
 Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; needs the shared data), so that it writes
 `{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
 (`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
-Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). `bench_decode_levers.py` measures the levers fcot does not
+Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The last line bounds what any decoder doing the same
+arithmetic at this batch size can reach: the model's own forward timed for the prefill and for one step of the full batch,
+times the number of full-batch steps that the new tokens amount to. `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
-    .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16]
+    .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16|fp32]
+
+The dtype defaults to bf16 where this machine computes it (`fcot.students.bf16_is_fast`), else fp32.
 """
 import argparse, shutil, tempfile, time, warnings
 from pathlib import Path
 
 
-def fine_tuned_student(work: Path, threads: int) -> Path:
+def fine_tuned_student(work: Path, threads: int, precision: str) -> Path:
     from fcot.presets import smollm_quick_config, RunSpec
     from fcot.runs import run_split, teacher_records
     from fcot.curate import curate, CurateConfig
@@ -25,7 +29,7 @@ def fine_tuned_student(work: Path, threads: int) -> Path:
     split = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='smollm2-135m'), cfg, ('train',))
     recs, _ = teacher_records('text-davinci-002', cfg, split['train'], 'last_letter_concatenation')
     samples, _ = curate(recs, CurateConfig())
-    return train_student(StudentConfig(model='smollm2-135m', output_dir=str(work/'student'), epochs=1, lr=1e-4, precision='bf16',
+    return train_student(StudentConfig(model='smollm2-135m', output_dir=str(work/'student'), epochs=1, lr=1e-4, precision=precision,
                                        save_every_epoch=False, progress=False), samples)
 
 
@@ -56,19 +60,20 @@ def main():
     ap.add_argument('--batch-size', type=int, default=64)
     ap.add_argument('--max-new-tokens', type=int, default=128)
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
+    ap.add_argument('--dtype', default=None, choices=['bf16', 'fp32'], help='default: bf16 where this machine computes it, else fp32')
     ap.add_argument('--student', default=None, help='a fine-tuned student folder (default: fine-tune one here, about 2 minutes)')
     a = ap.parse_args()
     import torch, transformers
     torch.set_num_threads(a.threads)
     transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
     from fcot.evaluate import batched_generate
-    from fcot.students import load_student
+    from fcot.students import load_student, bf16_is_fast
+    a.dtype = a.dtype or ('bf16' if bf16_is_fast() else 'fp32')
     from fcot.presets import smollm_quick_config, RunSpec
     from fcot.runs import run_split
     work = Path(tempfile.mkdtemp(prefix='fcot-bench-decode-'))
     t = time.perf_counter()
-    folder = Path(a.student) if a.student else fine_tuned_student(work, a.threads)
+    folder = Path(a.student) if a.student else fine_tuned_student(work, a.threads, a.dtype)
     print(f"student: {folder} ({'given' if a.student else f'fine-tuned here in {time.perf_counter() - t:.0f} s'})")
     model, tok = load_student(folder, dtype={'bf16': torch.bfloat16, 'fp32': torch.float32}[a.dtype])
     test = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='x'), smollm_quick_config(), ('test',))['test'][:a.n]
@@ -96,6 +101,29 @@ def main():
     fc = rows['fcot batched_generate (drops finished rows)'][0]
     print(f"\nfcot vs batched generate(stop_strings): {base / fc:.2f}x new tokens/s (goal >= 1.5x); "
           f"vs the same length-sorted batches: {rows['generate(stop_strings), length-sorted batches'][0] / fc:.2f}x")
+    pre, step = forward_times(model, tok, prompts[:a.batch_size])
+    batches = -(-len(prompts) // a.batch_size)
+    est = batches * pre + new_tokens / min(a.batch_size, len(prompts)) * step
+    print(f"the model's own forward at batch {min(a.batch_size, len(prompts))}: prefill {pre:.2f} s, one decoding step {step * 1e3:.0f} ms "
+          f"(median of 12); the {new_tokens} new tokens are {new_tokens / min(a.batch_size, len(prompts)):.0f} full-batch steps' worth, "
+          f"so any decoder doing the same arithmetic needs about {est:.1f} s ({base / est:.2f}x generate), fcot {fc:.1f} s")
+
+
+def forward_times(model, tok, prompts) -> tuple[float, float]:
+    "Seconds of the model's own forward on `prompts` in one batch: the prefill (last position's logits), and one new token per row."
+    import statistics, torch
+    tok.padding_side = 'left'
+    enc = tok(prompts, return_tensors='pt', padding=True)
+    with torch.inference_mode():
+        for _ in range(2):
+            t = time.perf_counter(); out = model(**enc, use_cache=True, logits_to_keep=1); pre = time.perf_counter() - t
+        cache, ids, mask, ts = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True), enc.attention_mask, []
+        for _ in range(12):
+            mask = torch.cat([mask, torch.ones(len(prompts), 1, dtype=mask.dtype)], 1)
+            t = time.perf_counter(); o = model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+            ts.append(time.perf_counter() - t)
+            cache, ids = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
+    return pre, statistics.median(ts)
 
 
 if __name__ == '__main__':

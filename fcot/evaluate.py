@@ -10,7 +10,7 @@ from typing import Sequence
 from .core import FcotError, Config, data_file, read_json, write_jsonl, write_json, cut_at_stop
 from .curate import format_prompt, check_template, STOP, COT_TRIGGER, ANSWER_TRIGGER
 from .tasks import get_task
-from .students import load_student, is_encoder_decoder
+from .students import load_student, is_encoder_decoder, warn_if_slow_bf16
 
 # %% auto #0
 __all__ = ['EVAL_TEMPLATES', 'StopOnStrings', 'greedy_shrinking', 'batched_generate', 'EvalConfig', 'few_shot_exemplars',
@@ -226,7 +226,7 @@ class EvalConfig(Config):
     answer_trigger: str = ANSWER_TRIGGER
     exclude_exemplars: bool = True      # Few-shot-CoT: drop test questions that are exemplars
     data_dir: str|None = None
-    dtype: str|None = None              # weights of a loaded student: 'bf16' (twice as fast on CPUs with AVX512-BF16), 'fp32'; None: as saved
+    dtype: str|None = None              # weights of a loaded student: 'bf16' (twice as fast where `bf16_is_fast`, slower elsewhere), 'fp32'; None: as saved
     progress: bool = True
 
     RANGES = {'batch_size': '>= 1', 'max_new_tokens': '>= 1', 'max_reasoning_tokens': '>= 1', 'max_answer_tokens': '>= 1'}
@@ -310,6 +310,7 @@ def load_model(model_or_path, tokenizer=None, dtype: str|None = None):
     "(model, tokenizer) from a saved student path or name (`fcot.students.load_student`, in `dtype`), a (model, tokenizer) pair, or a model plus `tokenizer`."
     if isinstance(model_or_path, (str, Path)):
         import torch
+        if dtype == 'bf16': warn_if_slow_bf16('cpu', 'bf16 decoding')   # students load on the CPU
         return load_student(model_or_path, dtype={'bf16': torch.bfloat16, 'fp16': torch.float16, 'fp32': torch.float32}.get(dtype))
     if isinstance(model_or_path, tuple): return model_or_path
     if tokenizer is None: raise FcotError("evaluate_student needs the tokenizer when given a model object: pass tokenizer=")

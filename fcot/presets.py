@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import Config, FcotError
-from .students import StudentConfig, PRESETS as STUDENT_PRESETS
+from .students import StudentConfig, PRESETS as STUDENT_PRESETS, bf16_is_fast
 from .evaluate import EvalConfig
 from .datasources import data_source
 
@@ -271,15 +271,18 @@ def smollm_config() -> PresetConfig:
     """The paper's student experiments on this machine: the twelve real tasks and their splits, the recorded text-davinci-002
     teacher, and a real pretrained student without the hub (`smollm2-135m`, see `fcot.pretrained`), every prompted baseline,
     the training-size study, the template-wise split and three seeds of the main cells of two tasks. Epochs are chosen on a dev
-    split (15% of each training split), never on test. Several hours on two CPU cores."""
+    split (15% of each training split), never on test. It trains under bf16 autocast and decodes with bf16 weights where the
+    machine has bf16 arithmetic (`fcot.students.bf16_is_fast`: AVX512-BF16, AMX or a GPU), else in fp32, so the config says
+    which. Several hours on two CPU cores with bf16."""
+    p = 'bf16' if bf16_is_fast() else 'fp32'
     return PresetConfig(name='smollm', world='real', tasks={t: {} for t in PAPER_TASKS}, teachers=dict(KOJIMA), teacher='text-davinci-002',
                         students=['smollm2-135m'], student='smollm2-135m', main_students=None, baselines=list(STUDENT_BASELINES),
                         diverse_D=1, diversity=[1], diversity_tasks=[], train_sizes=[8, 32, 128, None], size_D=[1],
                         size_tasks=['last_letter_concatenation', 'coin_flip'], teacher_tasks=[],
                         template_tasks=['multiarith', 'date_understanding'], seeds=[0, 1, 2],
                         seed_tasks=['last_letter_concatenation', 'coin_flip'], n_train=None, n_test=None,
-                        train=preset_training(epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision='bf16'),
-                        eval=EvalConfig(dtype='bf16', max_new_tokens=160, progress=False),
+                        train=preset_training(epochs=2, lr=1e-4, batch_size=8, warmup_ratio=0.05, precision=p),
+                        eval=EvalConfig(dtype=p, max_new_tokens=160, progress=False),
                         dev_fraction=0.15, threads=1, order='table')
 
 # %% ../nbs/09_presets.ipynb #ced6310d

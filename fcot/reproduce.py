@@ -15,6 +15,7 @@ from .students import PRESETS as STUDENT_PRESETS
 from .completions import default_cache_path
 from .backends import TeacherConfig
 from .runs import run_split, run_one, preset_teacher
+from .training import release_freed_memory
 from .presets import METHODS, STUDENT_BASELINES, RunSpec, PresetConfig, is_offline_student, is_api_student, student_family, unavailable
 
 # %% auto #0
@@ -40,10 +41,12 @@ def _watch_parent(ppid: int):
 
 # %% ../nbs/09_reproduce.ipynb #74ca9bc6
 def _run_in_worker(spec: RunSpec, cfg_dict: dict, work_dir: str) -> dict:
-    "`run_one` in a worker process, on `cfg.threads` threads (small students gain more from runs side by side than from threads)."
+    """`run_one` in a worker process, on `cfg.threads` threads (small students gain more from runs side by side than from threads);
+    a worker does run after run, so each run's freed memory goes back to the system when it ends (`release_freed_memory`)."""
     import torch
     cfg = PresetConfig.from_dict(cfg_dict); torch.set_num_threads(cfg.threads)
-    return run_one(spec, cfg, work_dir)
+    try: return run_one(spec, cfg, work_dir)
+    finally: release_freed_memory()
 
 # %% ../nbs/09_reproduce.ipynb #4bc66c0e
 def _split_sizes(cfg: PresetConfig) -> dict:
@@ -114,14 +117,28 @@ def run_preset(cfg: PresetConfig, out_dir: str|Path, progress: bool = True, work
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     with _FolderLock(out): return _run_preset(cfg, out, progress, workers, fresh, reuse)
 
+# %% ../nbs/09_reproduce.ipynb #520f4695
+def _config_diff(a: PresetConfig, b: PresetConfig, skip=()) -> dict:
+    "{setting: (value in `a`, value in `b`)} where two preset configs differ, nested settings named like 'train.precision'; `skip`: fields left out."
+    diff = {}
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name in skip or x == y: continue
+        if isinstance(x, Config) and type(x) is type(y):
+            diff |= {f'{f.name}.{g.name}': (getattr(x, g.name), getattr(y, g.name)) for g in dataclasses.fields(x) if getattr(x, g.name) != getattr(y, g.name)}
+        else: diff[f.name] = (x, y)
+    return diff
+
 # %% ../nbs/09_reproduce.ipynb #2354434c
 def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fresh: bool, reuse) -> list[dict]:
     saved, results = out/'preset_config.json', out/'results.jsonl'
     if fresh and results.exists():
         _keep_aside(results); saved.unlink(missing_ok=True)
-    if saved.exists() and PresetConfig.load(saved) != cfg:
-        raise FcotError(f"{out} holds results of a different preset config ({saved}); use another out_dir, "
-                        f"or run with fresh=True (`--fresh`) to redo every run")
+    diff = _config_diff(PresetConfig.load(saved), cfg) if saved.exists() else {}
+    if diff:
+        raise FcotError(f"{out} holds results of a different preset config ({saved}: "
+                        + '; '.join(f'{k} {a!r} there, {b!r} now' for k, (a, b) in diff.items())[:600]
+                        + "); use another out_dir, or run with fresh=True (`--fresh`) to redo every run")
     cfg.save(saved)
     for src in reuse: reuse_results(cfg, out, src, progress)
     todo_all, skipped = plan(cfg)
@@ -158,6 +175,7 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
             for spec in todo:
                 try: finished(run_one(spec, cfg, out/'runs'))
                 except Exception as e: failed(spec, e)
+                finally: release_freed_memory()
         finally: torch.set_num_threads(threads)
     else:
         import multiprocessing as mp, os
@@ -187,13 +205,7 @@ def reuse_results(cfg: PresetConfig, out_dir: str|Path, source: str|Path, progre
     out, src = Path(out_dir), Path(source)
     if not (src/'preset_config.json').exists(): raise FcotError(f"{src} holds no preset results (no preset_config.json) to reuse")
     other = PresetConfig.load(src/'preset_config.json')
-    diff = []
-    for f in dataclasses.fields(cfg):
-        a, b = getattr(cfg, f.name), getattr(other, f.name)
-        if f.name in _PLAN_FIELDS or a == b: continue
-        if isinstance(a, Config) and type(a) is type(b):   # name the nested settings that differ: 'train.epochs'
-            diff += [f'{f.name}.{g.name}' for g in dataclasses.fields(a) if getattr(a, g.name) != getattr(b, g.name)]
-        else: diff.append(f.name)
+    diff = list(_config_diff(cfg, other, skip=_PLAN_FIELDS))
     diff += [f'tasks[{t!r}]' for t in set(cfg.tasks) & set(other.tasks) if cfg.tasks[t] != other.tasks[t]]
     if diff: raise FcotError(f"cannot reuse {src}: its preset {other.name!r} does runs differently ({', '.join(diff)})")
     keys = {s.key for s in plan(cfg)[0]}

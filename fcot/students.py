@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_students.ipynb #7c1dfb24
 from __future__ import annotations
-import dataclasses, os, socket
+import dataclasses, os, socket, warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -17,7 +17,8 @@ from .pretrained import PRETRAINED, fetch_pretrained
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'PRESETS', 'FAST_HEAD_TYPES', 'as_samples', 'train_tokenizer', 'is_encoder_decoder', 'load_student',
-           'build_student', 'encode_sample', 'epoch_batches', 'collate', 'CompletionLoss', 'StudentConfig']
+           'build_student', 'encode_sample', 'epoch_batches', 'collate', 'CompletionLoss', 'StudentConfig',
+           'bf16_is_fast', 'warn_if_slow_bf16']
 
 # %% ../nbs/06_students.ipynb #6210b346
 def as_samples(samples) -> list[dict]:
@@ -323,3 +324,20 @@ class StudentConfig(Config):
     RANGES = {'epochs': '>= 1', 'lr': '> 0', 'batch_size': '>= 1', 'grad_accum': '>= 1', 'warmup_steps': '>= 0',
               'warmup_ratio': '>= 0, <= 1', 'weight_decay': '>= 0', 'max_grad_norm': '> 0', 'max_length': '>= 2',
               'keep_checkpoints': '>= 0', 'vocab_size': '>= 4', 'lora_r': '>= 1'}
+
+# %% ../nbs/06_students.ipynb #41ab94f2
+def bf16_is_fast(device: str|torch.device|None = None) -> bool:
+    """Whether `device` (default: the GPU if any, else the CPU) has bf16 arithmetic: a GPU that supports bf16, or a CPU with
+    AVX512-BF16 or AMX. Elsewhere PyTorch emulates bf16, many times slower than fp32 (see above)."""
+    device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type == 'cuda': return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != 'cpu': return False
+    return any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
+# %% ../nbs/06_students.ipynb #9ce7aa3e
+def warn_if_slow_bf16(device: str|torch.device|None = None, what: str = 'bf16'):
+    "Warn that `what` (bf16 training or decoding) will be slow on `device` when it has no bf16 arithmetic (`bf16_is_fast`)."
+    if not bf16_is_fast(device):
+        warnings.warn(f"{what} on a device without bf16 arithmetic ({device or 'this machine'}; a CPU needs AVX512-BF16 or AMX): "
+                      f"PyTorch emulates bf16 there, many times slower than fp32 (measured on an AVX2 CPU: a SmolLM2-135M "
+                      f"training step 30x slower); use fp32 here", stacklevel=3)

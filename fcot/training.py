@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 
 from .core import FcotError, read_json, read_jsonl, write_json, append_jsonl, seed_everything
 from .students import PRESETS, StudentConfig, CompletionLoss, as_samples, build_student, collate, encode_sample, epoch_batches
-from .students import is_encoder_decoder, load_student, _load_lora, _quiet, _require_peft
+from .students import is_encoder_decoder, load_student, warn_if_slow_bf16, _load_lora, _quiet, _require_peft
 
 # %% auto #0
-__all__ = ['spawn_train', 'train_student', 'greedy_complete']
+__all__ = ['release_freed_memory', 'spawn_train', 'train_student', 'greedy_complete']
 
 # %% ../nbs/06b_training.ipynb #07097ae6
 def _dist_info():
@@ -75,6 +75,7 @@ def _autocast(cfg: StudentConfig, device: torch.device):
     if p == 'auto': p = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if device.type == 'cuda' else 'fp32'
     if p not in ('fp32', 'bf16', 'fp16'): raise FcotError(f"unknown precision {cfg.precision!r}: use auto, fp32, bf16 or fp16.")
     if p == 'fp16' and device.type != 'cuda': raise FcotError("precision fp16 needs a GPU; use fp32 or bf16 on CPU.")
+    if p == 'bf16': warn_if_slow_bf16(device, 'bf16 training')
     return p, {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[p]
 
 # %% ../nbs/06b_training.ipynb #98fb5a72
@@ -86,6 +87,17 @@ def _keep_freed_memory(limit: int = 1 << 30) -> bool:
     except (OSError, AttributeError): return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
+
+# %% ../nbs/06b_training.ipynb #1697742a
+def release_freed_memory() -> bool:
+    "Collect garbage and hand memory the C heap holds free back to the system (glibc's `malloc_trim`); False where unavailable."
+    import ctypes, ctypes.util, gc, platform
+    gc.collect()
+    if platform.system() != 'Linux': return False
+    try: trim = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim
+    except (OSError, AttributeError): return False
+    trim(0)
+    return True
 
 # %% ../nbs/06b_training.ipynb #fccaf2ab
 _FLASH_CPU_MAX_LENGTH = 224    # measured: faster than SDPA's CPU backward up to 220 tokens, slower from 256
@@ -279,7 +291,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         model, tok = _init_student(cfg, samples, out, world, rank)
         if cfg.lora: model = _apply_lora(model, cfg)
     model.to(device).train()
-    if device.type == 'cpu': _use_cpu_attention(model)   # a faster attention backward (see above)
+    if device.type == 'cpu' and amp_dtype == torch.bfloat16: _use_cpu_attention(model)   # a faster attention backward in bf16 (see above)
     enc_dec = is_encoder_decoder(model)
     dec_start = getattr(model.config, 'decoder_start_token_id', None)
 
@@ -358,6 +370,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
             _save_checkpoint(out/'checkpoints'/f'epoch-{epoch + 1:03d}', model, tok, state, world, rank)
             if main and cfg.keep_checkpoints:
                 for old in _checkpoints(out)[:-cfg.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
+        release_freed_memory()   # the epoch's freed memory back to the system before evaluating (see above)
         if eval_fn is not None and main:
             rec.update(_run_eval(eval_fn, model, tok, epoch + 1))
         _barrier(world)

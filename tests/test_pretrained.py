@@ -5,14 +5,15 @@ import shutil, torch, pytest
 from pathlib import Path
 from fcot.core import FcotError
 from fcot.pretrained import PRETRAINED, fetch_pretrained, gguf_path, pretrained_dir, _intact
-from fcot.students import load_student, StudentConfig
+from fcot.students import load_student, StudentConfig, bf16_is_fast
 from fcot.training import train_student
 from fcot.evaluate import batched_generate, evaluate_student
 from fcot.cli import main
 
 @pytest.fixture(scope='module')
 def smollm():
-    return load_student('smollm2-135m', dtype=torch.bfloat16)
+    "In bf16 where this machine computes it, else fp32 (emulated bf16 decodes several times slower; see `bf16_is_fast`)."
+    return load_student('smollm2-135m', dtype=torch.bfloat16 if bf16_is_fast() else torch.float32)
 
 def test_loads_by_name_as_a_llama(smollm):
     model, tok = smollm

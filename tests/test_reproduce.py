@@ -245,7 +245,10 @@ def test_saved_flat_preset_configs_read_as_their_presets():
     assert saved, 'no committed preset outputs'
     for f in saved:
         d = read_json(f)
-        assert PresetConfig.from_dict(d) == preset_config(d['name']), f
+        cfg, now = PresetConfig.from_dict(d), preset_config(d['name'])
+        if cfg.train.precision == 'bf16' and now.train.precision == 'fp32':   # made where bf16 is fast; this CPU trains in fp32
+            now = now.replace(train={'precision': 'bf16'}, eval={'dtype': 'bf16'})
+        assert cfg == now, f
     flat = read_json(saved[0])
     if 'epochs' in flat:   # the old form: reading it moves the flat settings into the nested configs
         cfg = PresetConfig.from_dict(flat)
