@@ -6,9 +6,9 @@ The student is SmolLM2-135M (`smollm2-135m`, from the package registry) fine-tun
 Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; needs the shared data), so that it writes
 `{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
 (`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
-Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The last line bounds what any decoder doing the same
-arithmetic at this batch size can reach: the model's own forward timed for the prefill and for one step of the full batch,
-times the number of full-batch steps that the new tokens amount to. `bench_decode_levers.py` measures the levers fcot does not
+Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The last line estimates what a decoder that calls the
+model's own forward can reach at this batch size: that forward timed for the prefill and for one step of the full batch,
+times the number of full-batch steps that the new tokens amount to (beyond it lies a faster forward, not a better loop). `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
     .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16|fp32]
@@ -106,7 +106,7 @@ def main():
     est = batches * pre + new_tokens / min(a.batch_size, len(prompts)) * step
     print(f"the model's own forward at batch {min(a.batch_size, len(prompts))}: prefill {pre:.2f} s, one decoding step {step * 1e3:.0f} ms "
           f"(median of 12); the {new_tokens} new tokens are {new_tokens / min(a.batch_size, len(prompts)):.0f} full-batch steps' worth, "
-          f"so any decoder doing the same arithmetic needs about {est:.1f} s ({base / est:.2f}x generate), fcot {fc:.1f} s")
+          f"so a decoder that calls this forward needs about {est:.1f} s ({base / est:.2f}x generate), fcot {fc:.1f} s")
 
 
 def forward_times(model, tok, prompts) -> tuple[float, float]:
