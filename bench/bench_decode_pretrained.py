@@ -67,8 +67,8 @@ def main():
     torch.set_num_threads(a.threads)
     transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
     from fcot.evaluate import batched_generate
-    from fcot.students import load_student, bf16_is_fast
-    a.dtype = a.dtype or ('bf16' if bf16_is_fast() else 'fp32')
+    from fcot.students import load_student, fast_precision
+    a.dtype = a.dtype or fast_precision()
     from fcot.presets import smollm_quick_config, RunSpec
     from fcot.runs import run_split
     work = Path(tempfile.mkdtemp(prefix='fcot-bench-decode-'))

@@ -23,7 +23,7 @@ def worker(release: bool, a, q):
     torch.set_num_threads(a.threads)
     transformers.logging.set_verbosity_error(); warnings.filterwarnings('ignore')
     import fcot.training
-    from fcot.students import StudentConfig, bf16_is_fast
+    from fcot.students import StudentConfig, fast_precision, load_student
     from fcot.evaluate import batched_generate
     from fcot.pretrained import fetch_pretrained
     if not release: fcot.training.release_freed_memory = lambda: gc.collect()   # as before: garbage collection alone
@@ -35,13 +35,12 @@ def worker(release: bool, a, q):
         while not stop.is_set(): peak[0] = max(peak[0], rss_gb()); time.sleep(0.2)
     threading.Thread(target=sample, daemon=True).start()
     work, rows = Path(tempfile.mkdtemp(prefix='fcot-bench-mem-')), []
-    prec = 'bf16' if bf16_is_fast() else 'fp32'
+    prec = fast_precision()
     for r in range(a.runs):
         peak[0] = rss_gb()
         cfg = StudentConfig(model=folder, output_dir=str(work/f'run{r}'), epochs=1, batch_size=8, lr=1e-4, precision=prec,
                             save_every_epoch=False, progress=False, seed=r)
         path = fcot.training.train_student(cfg, samples)
-        from fcot.students import load_student
         model, tok = load_student(path)
         batched_generate(model, tok, prompts, 64, 32, progress=False)
         del model, tok

@@ -134,8 +134,8 @@ def main():
     a = ap.parse_args()
     import torch
     from fcot.pretrained import fetch_pretrained
-    from fcot.students import bf16_is_fast
-    if a.precision == 'auto': a.precision = 'bf16' if bf16_is_fast() else 'fp32'
+    from fcot.students import fast_precision
+    if a.precision == 'auto': a.precision = fast_precision()
     P, dtype = a.precision, {'bf16': torch.bfloat16, 'fp32': torch.float32}[a.precision]
     _quiet(a.threads)
     folder = str(fetch_pretrained('smollm2-135m'))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import Config, FcotError
-from .students import StudentConfig, PRESETS as STUDENT_PRESETS, bf16_is_fast
+from .students import StudentConfig, PRESETS as STUDENT_PRESETS, bf16_is_fast, fast_precision
 from .evaluate import EvalConfig
 from .datasources import data_source
 
@@ -274,7 +274,7 @@ def smollm_config() -> PresetConfig:
     split (15% of each training split), never on test. It trains under bf16 autocast and decodes with bf16 weights where the
     machine has bf16 arithmetic (`fcot.students.bf16_is_fast`: AVX512-BF16, AMX or a GPU), else in fp32, so the config says
     which. Several hours on two CPU cores with bf16."""
-    p = 'bf16' if bf16_is_fast() else 'fp32'
+    p = fast_precision()
     return PresetConfig(name='smollm', world='real', tasks={t: {} for t in PAPER_TASKS}, teachers=dict(KOJIMA), teacher='text-davinci-002',
                         students=['smollm2-135m'], student='smollm2-135m', main_students=None, baselines=list(STUDENT_BASELINES),
                         diverse_D=1, diversity=[1], diversity_tasks=[], train_sizes=[8, 32, 128, None], size_D=[1],

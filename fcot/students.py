@@ -18,7 +18,7 @@ from .pretrained import PRETRAINED, fetch_pretrained
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'PRESETS', 'FAST_HEAD_TYPES', 'as_samples', 'train_tokenizer', 'is_encoder_decoder', 'load_student',
            'build_student', 'encode_sample', 'epoch_batches', 'collate', 'CompletionLoss', 'StudentConfig',
-           'bf16_is_fast', 'warn_if_slow_bf16']
+           'bf16_is_fast', 'fast_precision', 'warn_if_slow_bf16']
 
 # %% ../nbs/06_students.ipynb #6210b346
 def as_samples(samples) -> list[dict]:
@@ -333,6 +333,10 @@ def bf16_is_fast(device: str|torch.device|None = None) -> bool:
     if device.type == 'cuda': return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != 'cpu': return False
     return any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
+def fast_precision(device: str|torch.device|None = None) -> str:
+    "'bf16' where `device` has bf16 arithmetic (`bf16_is_fast`), else 'fp32': what presets and benches train and decode in."
+    return 'bf16' if bf16_is_fast(device) else 'fp32'
 
 # %% ../nbs/06_students.ipynb #9ce7aa3e
 def warn_if_slow_bf16(device: str|torch.device|None = None, what: str = 'bf16'):

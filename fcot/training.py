@@ -79,23 +79,27 @@ def _autocast(cfg: StudentConfig, device: torch.device):
     return p, {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[p]
 
 # %% ../nbs/06b_training.ipynb #98fb5a72
+def _glibc(name: str):
+    "The glibc function `name` (through ctypes), or None on other systems and C libraries."
+    import ctypes, ctypes.util, platform
+    if platform.system() != 'Linux': return None
+    try: return getattr(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'), name)
+    except (OSError, AttributeError): return None
+
 def _keep_freed_memory(limit: int = 1 << 30) -> bool:
     "glibc: serve allocations up to `limit` bytes from the heap and keep freed memory for reuse (`mallopt`); False where unavailable."
-    import ctypes, ctypes.util, platform
-    if platform.system() != 'Linux': return False
-    try: mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
-    except (OSError, AttributeError): return False
+    mallopt = _glibc('mallopt')
+    if mallopt is None: return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
 
 # %% ../nbs/06b_training.ipynb #1697742a
 def release_freed_memory() -> bool:
     "Collect garbage and hand memory the C heap holds free back to the system (glibc's `malloc_trim`); False where unavailable."
-    import ctypes, ctypes.util, gc, platform
+    import gc
     gc.collect()
-    if platform.system() != 'Linux': return False
-    try: trim = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim
-    except (OSError, AttributeError): return False
+    trim = _glibc('malloc_trim')
+    if trim is None: return False
     trim(0)
     return True
 
