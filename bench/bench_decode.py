@@ -1,4 +1,4 @@
-"""Decoding throughput of fcot's batched decoder (fcot.evaluate.batched_generate) against
+"""Decoding throughput of fcot's batched decoder (fcot.decoding.batched_generate) against
   (1) a one-question-at-a-time `model.generate()` loop (goal: >= 10x), and
   (2) plain batched `model.generate()`: same batch size, no length sorting, no stop at END (goal: >= 1.5x),
 on the same model and the same prompts, measured side by side in one run.
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tests'))
 from toy_models import tiny_tokenizer   # a test fixture
 from fcot.core import cut_at_stop
-from fcot.evaluate import batched_generate, StopOnStrings
+from fcot.decoding import batched_generate, StopOnStrings
 
 NAMES = ['Tom', 'Ann', 'Bob', 'Eve', 'Sam', 'Kim', 'Lee', 'Max']
 OBJS = ['apples', 'pens', 'cards', 'books', 'coins', 'eggs']

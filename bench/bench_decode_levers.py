@@ -1,7 +1,7 @@
 """The usual levers for faster greedy decoding, measured side by side in one run on a real pretrained student, each against
 batched `model.generate(stop_strings=[...])` on the same prompts, with the greedy outputs compared text for text.
 
-`bench_decode_pretrained.py` measures what fcot ships (`fcot.evaluate.batched_generate`, which drops finished rows from
+`bench_decode_pretrained.py` measures what fcot ships (`fcot.decoding.batched_generate`, which drops finished rows from
 the batch). This script measures the levers that fcot does *not* ship, to show why:
 
 - **refill**: continuous batching; as rows finish, the next prompts are prefilled and join the running batch (their
@@ -43,7 +43,7 @@ def _left_join(a, b, width: int, d: int):
 def greedy_refill(model, seqs, max_new: int, eos, pad: int, batch_size: int, stop_fn, refill: int):
     "Greedy decoding with finished rows dropped and, once `refill` rows are free, the next prompts joining the batch."
     import torch
-    from fcot.evaluate import _pad_batch
+    from fcot.decoding import _pad_batch
     queue, new, rows, eos = deque(range(len(seqs))), [[] for _ in seqs], [], set(eos)
     cache = mask = last = nxt = None
     while queue or rows:
@@ -154,7 +154,7 @@ def main():
     transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
     import torch._inductor.config as inductor_config
     inductor_config.emulate_precision_casts = True
-    from fcot.evaluate import batched_generate, _special_ids, _decode_new
+    from fcot.decoding import batched_generate, _special_ids, _decode_new
     from fcot.students import load_student
     from fcot.presets import smollm_quick_config, RunSpec
     from fcot.runs import run_split

@@ -1,4 +1,4 @@
-"""Decoding throughput on a real pretrained student: fcot's evaluation decoding (`fcot.evaluate.batched_generate`, which
+"""Decoding throughput on a real pretrained student: fcot's evaluation decoding (`fcot.decoding.batched_generate`, which
 drops finished rows from the batch) against batched `model.generate(stop_strings=[...], tokenizer=...)` on the same prompts,
 measured side by side in one run, with the greedy outputs compared text for text.
 
@@ -6,16 +6,19 @@ The student is SmolLM2-135M (`smollm2-135m`, from the package registry) fine-tun
 Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; needs the shared data), so that it writes
 `{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
 (`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
-Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The last line estimates what a decoder that calls the
-model's own forward can reach at this batch size: that forward timed for the prefill and for one step of the full batch,
-times the number of full-batch steps that the new tokens amount to (beyond it lies a faster forward, not a better loop). `bench_decode_levers.py` measures the levers fcot does not
+Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The decoders take turns `--repeats` times (times are
+medians; fcot's first turn includes timing its matmul orders, once per process). The last line estimates what a decoder that
+calls the model's forward as transformers ships it can reach at this batch size: that forward timed for the prefill and for
+one step of the full batch, times the number of full-batch steps that the new tokens amount to; fcot gets past it by
+changing the forward for decoding (weight-first matmuls, `fcot.decoding._weight_first_linears`, and its own attention for
+one query per row, `_decoding_attention`). `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
-    .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--dtype bf16|fp32]
+    .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--repeats 3] [--dtype bf16|fp32]
 
 The dtype defaults to bf16 where this machine computes it (`fcot.students.bf16_is_fast`), else fp32.
 """
-import argparse, shutil, tempfile, time, warnings
+import argparse, shutil, statistics, tempfile, time, warnings
 from pathlib import Path
 
 
@@ -60,13 +63,14 @@ def main():
     ap.add_argument('--batch-size', type=int, default=64)
     ap.add_argument('--max-new-tokens', type=int, default=128)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--repeats', type=int, default=3, help='runs of each decoder, taking turns; times are medians')
     ap.add_argument('--dtype', default=None, choices=['bf16', 'fp32'], help='default: bf16 where this machine computes it, else fp32')
     ap.add_argument('--student', default=None, help='a fine-tuned student folder (default: fine-tune one here, about 2 minutes)')
     a = ap.parse_args()
     import torch, transformers
     torch.set_num_threads(a.threads)
     transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar(); warnings.filterwarnings('ignore')
-    from fcot.evaluate import batched_generate
+    from fcot.decoding import batched_generate
     from fcot.students import load_student, fast_precision
     a.dtype = a.dtype or fast_precision()
     from fcot.presets import smollm_quick_config, RunSpec
@@ -79,14 +83,16 @@ def main():
     test = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='x'), smollm_quick_config(), ('test',))['test'][:a.n]
     prompts = [f"{r['question']} ###" for r in test]
     batched_generate(model, tok, prompts[:4], 8, progress=False)   # warm-up
-    rows = {}
-    for name, fn in [('fcot batched_generate (drops finished rows)',
+    rows, times = {}, {}
+    for rep in range(a.repeats):   # the decoders take turns, so that a slow spell of the machine hits them alike
+      for name, fn in [('fcot batched_generate (drops finished rows)',
                       lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, progress=False)),
                      ('fcot batched_generate, shrink=False (generate + own stop)',
                       lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, shrink=False, progress=False)),
                      ('generate(stop_strings), length-sorted batches', lambda: generate_stop_strings(model, tok, prompts, a, True)),
                      ('generate(stop_strings), batches as given', lambda: generate_stop_strings(model, tok, prompts, a, False))]:
-        t = time.perf_counter(); texts = fn(); rows[name] = (time.perf_counter() - t, texts)
+        t = time.perf_counter(); texts = fn(); times.setdefault(name, []).append(time.perf_counter() - t)
+        rows[name] = (statistics.median(times[name]), texts)
     shutil.rmtree(work, ignore_errors=True)
     ref = rows['generate(stop_strings), length-sorted batches'][1]
     new_tokens = sum(min(a.max_new_tokens, len(tok(t + ' END', add_special_tokens=False).input_ids)) for t in ref)
@@ -94,19 +100,21 @@ def main():
     print(f"{a.n} prompts, batch {a.batch_size}, max {a.max_new_tokens} new tokens, {a.dtype}, {a.threads} threads; completions "
           f"{lens[0]}..{lens[-1]} tokens (median {lens[len(lens) // 2]}), {new_tokens} new tokens in all")
     base = rows['generate(stop_strings), batches as given'][0]
-    print(f"\n{'decoder':58s}{'seconds':>9s}{'new tok/s':>11s}{'vs generate(stop_strings)':>27s}{'same text':>11s}")
+    print(f"\n{'decoder':58s}{'seconds (range)':>17s}{'new tok/s':>11s}{'vs generate(stop_strings)':>27s}{'same text':>11s}")
     for name, (s, texts) in rows.items():
         same = sum(x.strip() == y.strip() for x, y in zip(texts, ref))
-        print(f"{name:58s}{s:9.1f}{new_tokens / s:11.0f}{base / s:26.2f}x{same:>6d}/{len(ref)}")
+        span = f"{s:.1f} ({min(times[name]):.1f}-{max(times[name]):.1f})"
+        print(f"{name:58s}{span:>17s}{new_tokens / s:11.0f}{base / s:26.2f}x{same:>6d}/{len(ref)}")
     fc = rows['fcot batched_generate (drops finished rows)'][0]
-    print(f"\nfcot vs batched generate(stop_strings): {base / fc:.2f}x new tokens/s (goal >= 1.5x); "
+    pair = sorted(g / f for g, f in zip(times['generate(stop_strings), batches as given'], times['fcot batched_generate (drops finished rows)']))
+    print(f"\nfcot vs batched generate(stop_strings): {base / fc:.2f}x new tokens/s (goal >= 1.5x; turn by turn {pair[0]:.2f}-{pair[-1]:.2f}x); "
           f"vs the same length-sorted batches: {rows['generate(stop_strings), length-sorted batches'][0] / fc:.2f}x")
     pre, step = forward_times(model, tok, prompts[:a.batch_size])
     batches = -(-len(prompts) // a.batch_size)
     est = batches * pre + new_tokens / min(a.batch_size, len(prompts)) * step
-    print(f"the model's own forward at batch {min(a.batch_size, len(prompts))}: prefill {pre:.2f} s, one decoding step {step * 1e3:.0f} ms "
+    print(f"transformers' forward at batch {min(a.batch_size, len(prompts))}: prefill {pre:.2f} s, one decoding step {step * 1e3:.0f} ms "
           f"(median of 12); the {new_tokens} new tokens are {new_tokens / min(a.batch_size, len(prompts)):.0f} full-batch steps' worth, "
-          f"so a decoder that calls this forward needs about {est:.1f} s ({base / est:.2f}x generate), fcot {fc:.1f} s")
+          f"so a decoder that calls this forward unchanged needs about {est:.1f} s ({base / est:.2f}x generate), fcot {fc:.1f} s")
 
 
 def forward_times(model, tok, prompts) -> tuple[float, float]:

@@ -24,7 +24,7 @@ def worker(release: bool, a, q):
     transformers.logging.set_verbosity_error(); warnings.filterwarnings('ignore')
     import fcot.training
     from fcot.students import StudentConfig, fast_precision, load_student
-    from fcot.evaluate import batched_generate
+    from fcot.decoding import batched_generate
     from fcot.pretrained import fetch_pretrained
     if not release: fcot.training.release_freed_memory = lambda: gc.collect()   # as before: garbage collection alone
     release_after_run = fcot.training.release_freed_memory

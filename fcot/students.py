@@ -241,6 +241,26 @@ def _causal_only(mask):
     right_padded = bool((mask[:, 0] == 1).all()) and bool((mask[:, 1:] <= mask[:, :-1]).all())
     return torch.ones_like(mask) if right_padded else mask
 
+# %% ../nbs/06_students.ipynb #d8a3b0f2
+class _CrossEntropySum(torch.autograd.Function):
+    "`F.cross_entropy(logits, target, reduction='sum')` for 2-d logits, its backward made in place from the log-probabilities."
+    @staticmethod
+    def forward(ctx, logits, target):
+        logp = torch.log_softmax(logits, -1)
+        ctx.save_for_backward(logp, target)
+        return -logp.gather(1, target[:, None]).sum()
+    @staticmethod
+    def backward(ctx, grad):
+        logp, target = ctx.saved_tensors
+        g = logp.exp_()   # the softmax, in the saved buffer: this graph cannot be back-propagated twice
+        g[torch.arange(len(target), device=g.device), target] -= 1
+        return g.mul_(grad), None
+
+def _cross_entropy_sum(logits, target):
+    "The summed cross-entropy of 2-d `logits` against `target` (`_CrossEntropySum`)."
+    return _CrossEntropySum.apply(logits, target)
+
+
 # %% ../nbs/06_students.ipynb #a25480a5
 FAST_HEAD_TYPES = {'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3'}
 
@@ -275,7 +295,7 @@ class CompletionLoss(nn.Module):
             else:
                 logits = self.model(input_ids=batch['input_ids'], attention_mask=mask, use_cache=False).logits[:, :-1][sel]
             target = target[sel]
-        return F.cross_entropy(logits.float(), target, reduction='sum'), target.numel()
+        return _cross_entropy_sum(logits.float(), target), target.numel()
 
 # %% ../nbs/06_students.ipynb #7fc2fdc8
 @dataclasses.dataclass

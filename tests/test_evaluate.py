@@ -4,8 +4,8 @@ import json
 import pytest, torch
 from fcot.core import FcotError, write_json
 from fcot.curate import format_prompt, format_completion
-from fcot.evaluate import (batched_generate, StopOnStrings, evaluate_student, evaluate_baselines, EvalConfig,
-                           exclude_exemplars, few_shot_exemplars)
+from fcot.decoding import batched_generate, StopOnStrings
+from fcot.evaluate import evaluate_student, evaluate_baselines, EvalConfig, exclude_exemplars, few_shot_exemplars
 from toy_models import train_toy_decoder, tiny_tokenizer, toy_samples
 
 torch.set_num_threads(1)

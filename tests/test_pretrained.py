@@ -7,7 +7,8 @@ from fcot.core import FcotError
 from fcot.pretrained import PRETRAINED, fetch_pretrained, gguf_path, pretrained_dir, _intact
 from fcot.students import load_student, StudentConfig, bf16_is_fast
 from fcot.training import train_student
-from fcot.evaluate import batched_generate, evaluate_student
+from fcot.decoding import batched_generate
+from fcot.evaluate import evaluate_student
 from fcot.cli import main
 
 @pytest.fixture(scope='module')
