@@ -83,16 +83,17 @@ def main():
     test = run_split(RunSpec('last_letter_concatenation', 'ft_cot', model='x'), smollm_quick_config(), ('test',))['test'][:a.n]
     prompts = [f"{r['question']} ###" for r in test]
     batched_generate(model, tok, prompts[:4], 8, progress=False)   # warm-up
-    rows, times = {}, {}
+    decoders = [('fcot batched_generate (drops finished rows)',
+                 lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, progress=False)),
+                ('fcot batched_generate, shrink=False (generate + own stop)',
+                 lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, shrink=False, progress=False)),
+                ('generate(stop_strings), length-sorted batches', lambda: generate_stop_strings(model, tok, prompts, a, True)),
+                ('generate(stop_strings), batches as given', lambda: generate_stop_strings(model, tok, prompts, a, False))]
+    times, texts = {}, {}
     for rep in range(a.repeats):   # the decoders take turns, so that a slow spell of the machine hits them alike
-      for name, fn in [('fcot batched_generate (drops finished rows)',
-                      lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, progress=False)),
-                     ('fcot batched_generate, shrink=False (generate + own stop)',
-                      lambda: batched_generate(model, tok, prompts, a.max_new_tokens, a.batch_size, shrink=False, progress=False)),
-                     ('generate(stop_strings), length-sorted batches', lambda: generate_stop_strings(model, tok, prompts, a, True)),
-                     ('generate(stop_strings), batches as given', lambda: generate_stop_strings(model, tok, prompts, a, False))]:
-        t = time.perf_counter(); texts = fn(); times.setdefault(name, []).append(time.perf_counter() - t)
-        rows[name] = (statistics.median(times[name]), texts)
+        for name, fn in decoders:
+            t = time.perf_counter(); texts[name] = fn(); times.setdefault(name, []).append(time.perf_counter() - t)
+    rows = {name: (statistics.median(times[name]), texts[name]) for name, _ in decoders}
     shutil.rmtree(work, ignore_errors=True)
     ref = rows['generate(stop_strings), length-sorted batches'][1]
     new_tokens = sum(min(a.max_new_tokens, len(tok(t + ' END', add_special_tokens=False).input_ids)) for t in ref)
@@ -119,7 +120,7 @@ def main():
 
 def forward_times(model, tok, prompts) -> tuple[float, float]:
     "Seconds of the model's own forward on `prompts` in one batch: the prefill (last position's logits), and one new token per row."
-    import statistics, torch
+    import torch
     tok.padding_side = 'left'
     enc = tok(prompts, return_tensors='pt', padding=True)
     with torch.inference_mode():

@@ -227,36 +227,34 @@ def _decoding_attention(model):
 def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos: Sequence[int], stop_fn=None) -> list[list[int]]:
     """Greedy continuation of a left-padded batch of a decoder-only model, each row leaving the batch once it emits a token
     of `eos` or `stop_fn(row, tokens)` says it is done; returns each row's new tokens (the finishing token included)."""
-    with _weight_first_linears(model, input_ids.shape[0]), _decoding_attention(model):
-        return _greedy_shrinking(model, input_ids, attention_mask, max_new_tokens, eos, stop_fn)
-
-def _greedy_shrinking(model, input_ids, attention_mask, max_new_tokens, eos, stop_fn):
     import torch
-    ck, eos = _cache_kw(model), set(eos)
-    mask = attention_mask
-    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    extra = {'logits_to_keep': 1} if 'logits_to_keep' in __import__('inspect').signature(model.forward).parameters else {}
-    cache = _growing_cache(model, input_ids.shape[1] + max_new_tokens)
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra, **({ck: cache} if cache is not None else {}))
-    cache = getattr(out, ck, None) if getattr(out, ck, None) is not None else out.past_key_values
-    alive, last = torch.arange(input_ids.shape[0]), pos[:, -1]
-    new = [[] for _ in range(input_ids.shape[0])]
-    nxt = out.logits[:, -1].max(-1).indices   # the first largest, as argmax
-    for step in range(max_new_tokens):
-        done = []
-        for j, (r, t) in enumerate(zip(alive.tolist(), nxt.tolist())):
-            new[r].append(t)
-            done.append(t in eos or (stop_fn is not None and stop_fn(r, new[r])))
-        keep = (~torch.tensor(done)).nonzero().flatten()
-        if step == max_new_tokens - 1 or not len(keep): break
-        if len(keep) < len(alive):
-            cache.batch_select_indices(keep.to(mask.device))
-            alive, mask, nxt, last = alive[keep], mask[keep.to(mask.device)], nxt[keep.to(nxt.device)], last[keep.to(last.device)]
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1); last = last + 1
-        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], use_cache=True, **{ck: cache})
+    # the attention first: the linears' own forwards would make `_decoding_attention` see replaced forwards and stay off
+    with _decoding_attention(model), _weight_first_linears(model, input_ids.shape[0]):
+        ck, eos = _cache_kw(model), set(eos)
+        mask = attention_mask
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        extra = {'logits_to_keep': 1} if 'logits_to_keep' in __import__('inspect').signature(model.forward).parameters else {}
+        cache = _growing_cache(model, input_ids.shape[1] + max_new_tokens)
+        out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra, **({ck: cache} if cache is not None else {}))
         cache = getattr(out, ck, None) if getattr(out, ck, None) is not None else out.past_key_values
-        nxt = out.logits[:, -1].max(-1).indices
-    return new
+        alive, last = torch.arange(input_ids.shape[0]), pos[:, -1]
+        new = [[] for _ in range(input_ids.shape[0])]
+        nxt = out.logits[:, -1].max(-1).indices   # the first largest, as argmax
+        for step in range(max_new_tokens):
+            done = []
+            for j, (r, t) in enumerate(zip(alive.tolist(), nxt.tolist())):
+                new[r].append(t)
+                done.append(t in eos or (stop_fn is not None and stop_fn(r, new[r])))
+            keep = (~torch.tensor(done)).nonzero().flatten()
+            if step == max_new_tokens - 1 or not len(keep): break
+            if len(keep) < len(alive):
+                cache.batch_select_indices(keep.to(mask.device))
+                alive, mask, nxt, last = alive[keep], mask[keep.to(mask.device)], nxt[keep.to(nxt.device)], last[keep.to(last.device)]
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1); last = last + 1
+            out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], use_cache=True, **{ck: cache})
+            cache = getattr(out, ck, None) if getattr(out, ck, None) is not None else out.past_key_values
+            nxt = out.logits[:, -1].max(-1).indices
+        return new
 
 # %% ../nbs/07_decoding.ipynb #492fa899
 def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, batch_size: int = 64,

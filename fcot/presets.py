@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import Config, FcotError
-from .students import StudentConfig, PRESETS as STUDENT_PRESETS, bf16_is_fast, fast_precision
+from .students import StudentConfig, PRESETS as STUDENT_PRESETS, fast_precision
 from .evaluate import EvalConfig
 from .datasources import data_source
 

@@ -256,9 +256,7 @@ class _CrossEntropySum(torch.autograd.Function):
         g[torch.arange(len(target), device=g.device), target] -= 1
         return g.mul_(grad), None
 
-def _cross_entropy_sum(logits, target):
-    "The summed cross-entropy of 2-d `logits` against `target` (`_CrossEntropySum`)."
-    return _CrossEntropySum.apply(logits, target)
+_cross_entropy_sum = _CrossEntropySum.apply   # (logits, target) -> the summed cross-entropy
 
 
 # %% ../nbs/06_students.ipynb #a25480a5
