@@ -7,11 +7,12 @@ Concatenation's Fine-tune-CoT samples (the recorded text-davinci-002 teacher; ne
 `{rationale} --> {answer} END` and stops at varied lengths, as in evaluation. Prompts are that task's test questions
 (`{question} ###`). New tokens/s counts the tokens up to and including the stop, the same count for every decoder.
 Goal: >= 1.5x the new tokens/s of batched generate(stop_strings). The decoders take turns `--repeats` times (times are
-medians; fcot's first turn includes timing its matmul orders, once per process). The last line estimates what a decoder that
-calls the model's forward as transformers ships it can reach at this batch size: that forward timed for the prefill and for
-one step of the full batch, times the number of full-batch steps that the new tokens amount to; fcot gets past it by
-changing the forward for decoding (weight-first matmuls, `fcot.decoding._weight_first_linears`, and its own attention for
-one query per row, `_decoding_attention`). `bench_decode_levers.py` measures the levers fcot does not
+medians; fcot's first turn includes timing its matmul orders and widths, about 3 s once per process). The last line
+estimates what a decoder that calls the model's forward as transformers ships it can reach at this batch size: that forward
+timed for the prefill and for one step of the full batch, times the number of full-batch steps that the new tokens amount
+to; fcot gets past it by computing a Llama model's decoding step in one function, features first
+(`fcot.decoding._llama_step`; other models: weight-first matmuls, `_weight_first_linears`, and its own attention for one
+query per row, `_decoding_attention`). `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
     .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--repeats 3] [--dtype bf16|fp32]
