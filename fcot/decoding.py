@@ -242,7 +242,7 @@ def _best_widths(products: list, rows: int) -> list[int]:
             t = time.perf_counter()
             for W, first in products: torch.mm(W, xs[c][W.shape[1]]) if first else torch.mm(xs[c][W.shape[1]].t(), W.t())
             return time.perf_counter() - t
-        with torch.inference_mode(): secs = {c: (run(c), min(run(c), run(c)))[1] for c in cands}
+        with torch.inference_mode(): secs = {c: run(c) and min(run(c), run(c)) for c in cands}   # after a warm-up
         _WIDTHS[key] = [0] + [min((c for c in cands if c >= n and (c > 1 or n == 1)), key=secs.get) for n in range(1, rows + 1)]
     return _WIDTHS[key]
 
@@ -263,21 +263,25 @@ def _llama_step(model, rows: int):
         return None
     m, H, KV, I = model.model, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.intermediate_size
     D = getattr(cfg, 'head_dim', None) or cfg.hidden_size // H
-    def mm(W):   # x (features, columns) -> W @ x, in the order that is faster for `rows` rows
-        return (lambda x: torch.mm(W, x)) if _weight_first_faster(W, rows) else (lambda x: torch.mm(x.t(), W.t()).t())
-    weights = [(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight]), l.self_attn.o_proj.weight,
-                torch.cat([l.mlp.gate_proj.weight, l.mlp.up_proj.weight]), l.mlp.down_proj.weight) for l in m.layers]
-    layers = [(*map(mm, ws), l.input_layernorm, l.post_attention_layernorm, l.self_attn.scaling) for ws, l in zip(weights, m.layers)]
-    head, head_first = model.lm_head.weight, _weight_first_faster(model.lm_head.weight, rows)
-    widths = _best_widths([(W, _weight_first_faster(W, rows)) for ws in weights for W in ws] + [(head, head_first)], rows)
+    def mm(W):   # (W, whether W @ x is faster for `rows` rows than x.T @ W.T)
+        return W, _weight_first_faster(W, rows)
+    layers = [(mm(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight])), mm(l.self_attn.o_proj.weight),
+               mm(torch.cat([l.mlp.gate_proj.weight, l.mlp.up_proj.weight])), mm(l.mlp.down_proj.weight),
+               l.input_layernorm, l.post_attention_layernorm, l.self_attn) for l in m.layers]
+    head = mm(model.lm_head.weight)
+    widths = _best_widths([w for l in layers for w in l[:4]] + [head], rows)
+    def prod(Wf, x):   # x (features, columns) -> W @ x
+        W, first = Wf
+        return torch.mm(W, x) if first else torch.mm(x.t(), W.t()).t()
     def norm(x, n):   # LlamaRMSNorm over the features (dimension 0)
         return n.weight[:, None] * (x * torch.rsqrt(x.pow(2).mean(0, keepdim=True) + n.variance_epsilon))
     def rope(x, cos, sin):   # apply_rotary_pos_emb on (heads, D, rows)
         return x * cos + torch.cat((-x[:, D // 2:], x[:, :D // 2]), 1) * sin
     def argmax(x):   # the output head's argmax; weight first, chunks of the vocabulary are copied rows-first while in cache
-        if not head_first: return F.linear(x.t(), head).max(-1).indices
-        logits = x.new_empty(x.shape[1], head.shape[0])
-        for i in range(0, head.shape[0], 2048): logits[:, i:i + 2048].copy_(torch.mm(head[i:i + 2048], x).t())
+        W, first = head
+        if not first: return torch.mm(x.t(), W.t()).max(-1).indices
+        logits = x.new_empty(x.shape[1], W.shape[0])
+        for i in range(0, W.shape[0], 2048): logits[:, i:i + 2048].copy_(torch.mm(W[i:i + 2048], x).t())
         return logits.max(-1).indices
     def pad(x, w):   # x with zero columns up to w
         return torch.cat([x, x.new_zeros(x.shape[0], w - x.shape[1])], 1) if w > x.shape[1] else x.contiguous()
@@ -285,17 +289,16 @@ def _llama_step(model, rows: int):
         B = tokens.shape[0]; w = widths[B]   # the extra columns stay zero throughout
         h = pad(m.embed_tokens(tokens).t(), w)
         cos, sin = (c[:, 0].t().contiguous() for c in m.rotary_emb(h, positions[:, None]))
-        bias = h.new_zeros(B, 1, 1, mask.shape[1]).masked_fill_(mask[:, None, None] == 0, float('-inf'))
-        for (qkv_mm, o_mm, gu_mm, down_mm, n1, n2, scaling), layer in zip(layers, cache.layers):
-            qkv = qkv_mm(norm(h, n1))
+        keep = mask[:, None, None] != 0   # (rows, 1, 1, positions), as SDPA's masks
+        for (qkv_w, o_w, gu_w, down_w, n1, n2, attn), layer in zip(layers, cache.layers):
+            qkv = prod(qkv_w, norm(h, n1))
             qk = rope(qkv[:(H + KV) * D].view(H + KV, D, w)[..., :B], cos, sin)
             v = qkv[(H + KV) * D:].view(KV, D, w)[..., :B]
             k, v = layer.update(qk[H:].permute(2, 0, 1)[:, :, None], v.permute(2, 0, 1)[:, :, None])
-            s = torch.matmul(qk[:H].permute(2, 0, 1).reshape(B, KV, H // KV, D), k.transpose(-1, -2))
-            s.mul_(scaling); s += bias
-            h = h + o_mm(pad(torch.matmul(s.softmax(-1), v).reshape(B, H * D).t(), w))
-            gu = gu_mm(norm(h, n2))
-            h = h + down_mm(F.silu(gu[:I], inplace=True).mul_(gu[I:]))
+            o, _ = _decode_attention(attn, qk[:H].permute(2, 0, 1)[:, :, None], k, v, keep, scaling=attn.scaling)
+            h = h + prod(o_w, pad(o.reshape(B, H * D).t(), w))
+            gu = prod(gu_w, norm(h, n2))
+            h = h + prod(down_w, F.silu(gu[:I], inplace=True).mul_(gu[I:]))
         return argmax(norm(h, m.norm))[:B]
     return step
 
