@@ -7,8 +7,9 @@ tokenization and completion-only labels (`fcot.students.encode_sample`), batch s
 bf16 autocast where this machine has bf16 arithmetic (`fcot.students.bf16_is_fast`: AVX512-BF16, AMX or a GPU), else fp32
 (PyTorch emulates bf16 elsewhere, many times slower; `--precision` overrides). The Trainer gets `bf16=True` with bf16, `train_sampling_strategy="group_by_length"` and `save_strategy="no"`.
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
-that the allocator's share of fcot's lead is visible. A second fcot row trains with SDPA's own attention backward in place
-of fcot's CPU one (`fcot.training._cpu_attention`), so that this lever's share is visible too.
+that the allocator's share of fcot's lead is visible. A second fcot row trains on padded batches instead of packed rows
+(`fcot.students._pack`), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
+(`fcot.training._cpu_attention`), so that these levers' shares are visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
 
@@ -75,7 +76,10 @@ def run_fcot(folder, samples, a, work, q):
     from fcot.students import StudentConfig
     import fcot.training
     from fcot.training import train_student
-    if a.sdpa_backward: fcot.training._use_cpu_attention = lambda model: False   # SDPA's own attention backward, for comparison
+    if a.sdpa_backward:   # SDPA's own attention backward, for comparison
+        use = fcot.training._use_cpu_attention
+        fcot.training._use_cpu_attention = lambda model, backward=True, packed=False: use(model, False, packed)
+    if a.padded: fcot.training._PACKED_TYPES = set()   # padded batches, as before packing, for comparison
     out = Path(work)/f'fcot-{time.time_ns()}'
     cfg = StudentConfig(model=folder, output_dir=str(out), epochs=a.epochs, batch_size=a.batch_size, lr=1e-4, precision=a.precision,
                         compile=a.compile, save_every_epoch=False, progress=False)
@@ -154,13 +158,14 @@ def main():
     HF, FC, CO = f'Hugging Face Trainer ({P}, group_by_length)', f'fcot train_student ({P})', f'fcot train_student ({P}, torch.compile)'
     HA = "Trainer with fcot's allocator setting"
     FS = f"fcot train_student ({P}, SDPA's backward)"
-    names = [HF, HA, FC, FS] + ([CO] if a.compile else [])
+    FP = f"fcot train_student ({P}, padded batches)"
+    names = [HF, HA, FC, FP] + ([FS] if P == 'bf16' else []) + ([CO] if a.compile else [])
     runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
     for rep in range(a.repeats):
         peaks.append((matmul_peak(torch.float32), matmul_peak(dtype) if P == 'bf16' else None))
         for n in names:
-            a.compile, a.hf_allocator, a.sdpa_backward = n == CO, n == HA, n == FS
+            a.compile, a.hf_allocator, a.sdpa_backward, a.padded = n == CO, n == HA, n == FS, n == FP
             runs[n].append(in_process(run_hf if n in (HF, HA) else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
     tokens = runs[FC][0]['tokens']
@@ -194,9 +199,12 @@ def main():
           f"matmuls alone, {cap['matmul_s'] * 1e3:.0f} ms at {cap['matmul_gflops']:.0f} GFLOP/s, plus one fused AdamW step, "
           f"{cap['adamw_s'] * 1e3:.0f} ms): {cap_tps:.0f} tokens/s, {share(cap_tps):.0f}% of the {P} matmul peak "
           f"(matmuls alone {share(sum(lens) / steps / cap['matmul_s']):.0f}%)")
-    r_attn = [f / s for f, s in zip(whole[FC], whole[FS])]
-    print(f"\nfcot's attention backward on CPU (`fcot.training._cpu_attention`) against SDPA's, the rest the same: "
-          f"{st.median(r_attn):.2f}x (range {min(r_attn):.2f}-{max(r_attn):.2f})")
+    def lever(other):   # fcot against one of its rows without a lever, paired by repetition
+        r = [f / s for f, s in zip(whole[FC], whole[other])]
+        return f"{st.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f})"
+    print(f"\nfcot's packed rows (`fcot.students._pack`, `fcot.training._packed_attention`) against padded batches, the rest the same: {lever(FP)}")
+    if FS in names:
+        print(f"fcot's attention backward on CPU (`fcot.training._cpu_attention`) against SDPA's, the rest the same: {lever(FS)}")
 
 if __name__ == '__main__':
     main()

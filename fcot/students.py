@@ -259,12 +259,23 @@ class _CrossEntropySum(torch.autograd.Function):
 _cross_entropy_sum = _CrossEntropySum.apply   # (logits, target) -> the summed cross-entropy
 
 
+# %% ../nbs/06_students.ipynb #c4d2e1b8
+def _pack(batch: dict) -> tuple[dict, torch.Tensor]:
+    """A decoder batch's real tokens in one row: the model's inputs in transformers' packed-sequence convention, and each
+    token's next-token target in its own sample (-100 where there is none)."""
+    keep = batch['attention_mask'].bool()
+    n = keep.sum(1)
+    cu, longest = F.pad(n.cumsum(0), (1, 0)).int(), int(n.max())
+    inputs = {'input_ids': batch['input_ids'][keep][None], 'position_ids': (keep.cumsum(1) - 1)[keep][None],
+              'cu_seq_lens_q': cu, 'cu_seq_lens_k': cu, 'max_length_q': longest, 'max_length_k': longest}
+    return inputs, F.pad(batch['labels'][:, 1:], (0, 1), value=-100)[keep]
+
 # %% ../nbs/06_students.ipynb #a25480a5
 FAST_HEAD_TYPES = {'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3'}
 
 class CompletionLoss(nn.Module):
     "Wraps a student; `forward(batch)` returns `(sum of completion-token losses, number of completion tokens)`."
-    def __init__(self, model):
+    def __init__(self, model, packed: bool = False):   # packed: real tokens in one row (`_pack`); see above for when
         super().__init__()
         self.model = model
         hf = model.get_base_model() if hasattr(model, 'get_base_model') else model
@@ -273,6 +284,7 @@ class CompletionLoss(nn.Module):
         if not self.encoder_decoder and hf.config.model_type in FAST_HEAD_TYPES:
             body, head = getattr(hf, hf.base_model_prefix, None), hf.get_output_embeddings()
             if body is not None and isinstance(head, nn.Linear): self._parts = (body, head)  # plain attrs: not re-registered
+        self.packed = packed and self._parts is not None
 
     def forward(self, batch):
         labels = batch['labels']
@@ -282,6 +294,11 @@ class CompletionLoss(nn.Module):
                                 decoder_attention_mask=batch['decoder_attention_mask'], use_cache=False).logits
             sel = labels != -100
             logits, target = logits[sel], labels[sel]
+        elif self.packed:
+            body, head = self._parts
+            inputs, target = _pack(batch)
+            sel = target != -100
+            logits, target = head(body(**inputs, use_cache=False).last_hidden_state[0][sel]), target[sel]
         else:
             target = labels[:, 1:]
             sel = target != -100

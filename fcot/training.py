@@ -158,13 +158,34 @@ def _cpu_attention(module, query, key, value, attention_mask, dropout: float = 0
         return _CausalAttention.apply(query.to(dt), key.to(dt), value.to(dt), scale).transpose(1, 2).contiguous(), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
 
-def _use_cpu_attention(model) -> bool:
-    "Switch a student that uses SDPA attention to `_cpu_attention` (same masks); False where it does not use SDPA."
+def _packed_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, is_causal=None,
+                      cu_seq_lens_q=None, max_length_q=None, cu_seq_lens_k=None, max_length_k=None, inner=None, **kwargs):
+    """`inner` attention for samples packed into one row (`CompletionLoss(packed=True)`): queries, keys and values go back
+    into a right-padded batch, causal with no mask, and the real rows come out again. Unpacked calls go to `inner` as they are."""
+    if cu_seq_lens_q is None:
+        return inner(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
+    B, L, cu = len(cu_seq_lens_q) - 1, max_length_q, cu_seq_lens_q
+    at = torch.arange(query.shape[2], device=query.device) + (torch.arange(B, device=cu.device) * L - cu[:-1]).repeat_interleave(cu.diff())
+    def pad(x):   # (1, heads, tokens, dim) -> (B, heads, L, dim), zeros after each sample
+        x = x[0].transpose(0, 1)
+        return x.new_zeros(B * L, *x.shape[1:]).index_copy(0, at, x).view(B, L, *x.shape[1:]).transpose(1, 2)
+    out, w = inner(module, pad(query), pad(key), pad(value), None, dropout=dropout, scaling=scaling, is_causal=True, **kwargs)
+    return out.flatten(0, 1).index_select(0, at)[None], w
+
+_PACKED_TYPES = {'llama'}   # model types trained packed on a CPU (measured on SmolLM2, a Llama)
+
+def _use_cpu_attention(model, backward: bool = True, packed: bool = False) -> bool:
+    """Switch a student that uses SDPA attention to fcot's, with SDPA's masks: `_cpu_attention`'s backward if `backward`, for
+    packed rows (`_packed_attention`) if `packed`. False where the student does not use SDPA."""
+    from functools import partial
     from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import sdpa_mask
     if getattr(model.config, '_attn_implementation', None) != 'sdpa' or not hasattr(model, 'set_attn_implementation'): return False
-    AttentionInterface.register('fcot_cpu', _cpu_attention); AttentionMaskInterface.register('fcot_cpu', sdpa_mask)
-    model.set_attn_implementation('fcot_cpu')
+    name, fn = 'fcot' + '_cpu' * backward + '_packed' * packed, _cpu_attention if backward else sdpa_attention_forward
+    AttentionInterface.register(name, partial(_packed_attention, inner=fn) if packed else fn)
+    AttentionMaskInterface.register(name, sdpa_mask)
+    model.set_attn_implementation(name)
     return True
 
 
@@ -295,7 +316,9 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         model, tok = _init_student(cfg, samples, out, world, rank)
         if cfg.lora: model = _apply_lora(model, cfg)
     model.to(device).train()
-    if device.type == 'cpu' and amp_dtype == torch.bfloat16: _use_cpu_attention(model)   # a faster attention backward in bf16 (see above)
+    bf16_cpu = device.type == 'cpu' and amp_dtype == torch.bfloat16   # a faster attention backward in bf16 (see above)
+    packed = device.type == 'cpu' and not cfg.compile and getattr(model.config, 'model_type', None) in _PACKED_TYPES
+    if bf16_cpu or packed: packed = _use_cpu_attention(model, backward=bf16_cpu, packed=packed) and packed
     enc_dec = is_encoder_decoder(model)
     dec_start = getattr(model.config, 'decoder_start_token_id', None)
 
@@ -325,7 +348,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         if main: _resume_metrics(out, st, eval_fn, model, tok)
         if main and cfg.progress: print(f"resuming from {last} (epoch {start_epoch} of {cfg.epochs})")
 
-    loss_model = CompletionLoss(model)
+    loss_model = CompletionLoss(model, packed=packed)
     runner = loss_model
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(loss_model, device_ids=[device.index] if device.type == 'cuda' else None)

@@ -69,3 +69,23 @@ def test_dropping_finished_rows_keeps_greedy_outputs(smollm):
     a = batched_generate(model, tok, prompts, 24, stop=['\n'], progress=False)
     b = batched_generate(model, tok, prompts, 24, stop=['\n'], shrink=False, progress=False)
     assert a == b and len({len(x) for x in a}) > 1, a    # rows finished at different steps, same text as generate()
+
+def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
+    "The trainer packs SmolLM2's batches on a CPU (real tokens in one row); the losses are those of padded batches."
+    import fcot.training
+    from fcot.students import CompletionLoss
+    seen = []
+    class Spy(CompletionLoss):
+        def __init__(self, model, packed=False): super().__init__(model, packed); seen.append(self.packed)
+    monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
+    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
+               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    def loss(out, packed_types):
+        monkeypatch.setattr(fcot.training, '_PACKED_TYPES', packed_types)
+        cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='fp32',
+                            group_by_length=False, save_every_epoch=False, progress=False)
+        from fcot.core import read_jsonl
+        return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
+    packed, padded = loss('packed', {'llama'}), loss('padded', set())
+    assert seen == [True, False]
+    assert abs(packed - padded) < 1e-5 * padded, (packed, padded)
