@@ -4,7 +4,7 @@
 
 # %% ../nbs/06b_training.ipynb #2d143051
 from __future__ import annotations
-import json, math, os, random, shutil, socket, time
+import contextlib, json, math, os, random, shutil, socket, time
 from pathlib import Path
 from typing import Callable
 
@@ -367,7 +367,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
                 batch = collate([encoded[j] for j in (mine or gb[:1])], pad_id, enc_dec, dec_start)
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 sync = a == cfg.grad_accum - 1 or world == 1
-                ctx = runner.no_sync() if (world > 1 and not sync) else _nullctx()
+                ctx = runner.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
                 with ctx:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                         loss_sum, _ = runner(batch)
@@ -425,11 +425,6 @@ def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
     rec = dict(rec)
     if eval_fn is not None: rec.update(_run_eval(eval_fn, model, tok, rec['epoch']))
     append_jsonl(out/'metrics.jsonl', [rec])
-
-# %% ../nbs/06b_training.ipynb #cede2109
-class _nullctx:
-    def __enter__(self): return self
-    def __exit__(self, *a): return False
 
 # %% ../nbs/06b_training.ipynb #ffc8a8b9
 def _run_eval(eval_fn, model, tok, epoch) -> dict:
