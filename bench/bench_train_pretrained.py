@@ -9,7 +9,7 @@ bf16 autocast where this machine has bf16 arithmetic (`fcot.students.bf16_is_fas
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
 that the allocator's share of fcot's lead is visible. A second fcot row trains on padded batches instead of packed rows
 (`fcot.students._pack`), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
-(`fcot.training._cpu_attention`), so that these levers' shares are visible too.
+(`fcot.attention._cpu_attention`), so that these levers' shares are visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
 
@@ -202,9 +202,9 @@ def main():
     def lever(other):   # fcot against one of its rows without a lever, paired by repetition
         r = [f / s for f, s in zip(whole[FC], whole[other])]
         return f"{st.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f})"
-    print(f"\nfcot's packed rows (`fcot.students._pack`, `fcot.training._packed_attention`) against padded batches, the rest the same: {lever(FP)}")
+    print(f"\nfcot's packed rows (`fcot.students._pack`, `fcot.attention._packed_attention`) against padded batches, the rest the same: {lever(FP)}")
     if FS in names:
-        print(f"fcot's attention backward on CPU (`fcot.training._cpu_attention`) against SDPA's, the rest the same: {lever(FS)}")
+        print(f"fcot's attention backward on CPU (`fcot.attention._cpu_attention`) against SDPA's, the rest the same: {lever(FS)}")
 
 if __name__ == '__main__':
     main()

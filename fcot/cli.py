@@ -349,6 +349,7 @@ def _add_evaluate(sub, expand: bool = False):
     _opt(p, '--part', key='part', choices=['train', 'test'], help='which questions')
     _opt(p, '--limit', key='limit', type=int, metavar='N', help='only the first N questions')
     _opt(p, '--batch-size', key='eval.batch_size', help='questions decoded together')
+    _opt(p, '--max-batch-tokens', key='eval.max_batch_tokens', help="a batch's rows x (longest prompt + new tokens) at most, for its memory")
     _opt(p, '--max-new-tokens', key='eval.max_new_tokens')
     _opt(p, '--data-dir', key='eval.data_dir', metavar='DIR')
     _opt(p, '--out', key='out', metavar='DIR', help='output folder')

@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #236381ea
 from __future__ import annotations
-import dataclasses, hashlib, itertools, json, os, random, tempfile
+import dataclasses, hashlib, itertools, json, os, random, re, tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
            'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable', 'Config',
-           'markdown', 'save_table', 'cut_at_stop', 'pad_with_eos', 'seed_everything', 'sha256_file', 'redact']
+           'markdown', 'save_table', 'cut_at_stop', 'pad_with_eos', 'seed_everything', 'sha256_file', 'redact',
+           'peak_memory_gb']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -322,3 +323,16 @@ def redact(text: str) -> str:
     for k, v in os.environ.items():
         if v and len(v) >= 8 and re.search(r'(?i)key|token|secret|password', k): text = text.replace(v, '***')
     return text
+
+# %% ../nbs/00_core.ipynb #b8d4f0e2
+def peak_memory_gb(reset: bool = False) -> float|None:
+    """This process's peak resident memory in GB since it started or since the last `peak_memory_gb(reset=True)`, which
+    starts a new high-water mark; None where the system does not say (it is read from Linux's /proc/self/status)."""
+    try: status = Path('/proc/self/status').read_text()
+    except OSError: return None
+    m = re.search(r'^VmHWM:\s+(\d+) kB', status, re.M)
+    if m is None: return None
+    if reset:
+        try: Path('/proc/self/clear_refs').write_text('5')   # resets VmHWM to the current resident size
+        except OSError: pass
+    return int(m[1]) / 2**20

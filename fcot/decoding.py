@@ -340,14 +340,27 @@ def greedy_shrinking(model, input_ids, attention_mask, max_new_tokens: int, eos:
         return new
 
 
+# %% ../nbs/07_decoding.ipynb #f8a9b0c1
+def _batches(order: Sequence[int], lengths: Sequence[int], batch_size: int, max_tokens: int|None = None,
+             new_tokens: int = 0) -> list[list[int]]:
+    """`order` (prompt indices) cut into consecutive batches of at most `batch_size` prompts and, with `max_tokens`, at most
+    that many positions: rows times (the batch's longest prompt + `new_tokens`). A prompt over the budget alone is a batch."""
+    out, cur, longest = [], [], 0
+    for i in order:
+        L = max(longest, lengths[i])
+        if cur and (len(cur) == batch_size or (max_tokens and (len(cur) + 1) * (L + new_tokens) > max_tokens)):
+            out.append(cur); cur, L = [], lengths[i]
+        cur.append(i); longest = L
+    return out + [cur] if cur else out
+
 # %% ../nbs/07_decoding.ipynb #492fa899
 def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 128, batch_size: int = 64,
                      stop: str|Sequence[str]|None = STOP, sort_by_length: bool = True, early_stop: bool = True,
-                     shrink: bool = True, progress: bool = True, desc: str = 'decoding') -> list[str]:
+                     shrink: bool = True, progress: bool = True, desc: str = 'decoding', max_batch_tokens: int|None = None) -> list[str]:
     """Greedy completions of `prompts` (in input order), cut at the first stop string or end-of-sequence token.
     `sort_by_length` batches prompts of similar length; `early_stop` stops each sequence at a stop string during decoding;
     `shrink` (decoder-only models) drops finished rows from the batch (`greedy_shrinking`) instead of calling `generate()`.
-    Turning all three off gives plain batched `generate()`."""
+    Turning all three off gives plain batched `generate()`. `max_batch_tokens` bounds a batch's positions (see `_batches`)."""
     import torch
     from tqdm.auto import tqdm
     stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
@@ -368,8 +381,7 @@ def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
         _keep_freed_memory()
     was_training = model.training; model.eval()
     with tqdm(total=len(ids), desc=desc, unit='q', disable=not progress) as bar, torch.inference_mode():
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b+batch_size]
+        for idx in _batches(order, [len(x) for x in ids], batch_size, max_batch_tokens, max_new_tokens):
             input_ids, mask = _pad_batch([ids[i] for i in idx], pad, left=not enc_dec)
             start = 0 if enc_dec else input_ids.shape[1]
             room = max_new_tokens if not limit else min(max_new_tokens, limit - input_ids.shape[1])   # stay in context

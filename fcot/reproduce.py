@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_reproduce.ipynb #a2cef420
 from __future__ import annotations
-import dataclasses, platform, shutil, time
+import dataclasses, platform, shutil, threading, time
 from pathlib import Path
 from tqdm.auto import tqdm
 
@@ -129,6 +129,11 @@ def _config_diff(a: PresetConfig, b: PresetConfig, skip=()) -> dict:
         else: diff[f.name] = (x, y)
     return diff
 
+# %% ../nbs/09_reproduce.ipynb #b5e6c7d8
+def _tick(bar, stop, every: float = 30.0):
+    "Redraw `bar` every `every` seconds until the event `stop` is set: its elapsed time moves while a long run is in flight."
+    while not stop.wait(every): bar.refresh()
+
 # %% ../nbs/09_reproduce.ipynb #2354434c
 def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fresh: bool, reuse) -> list[dict]:
     saved, results = out/'preset_config.json', out/'results.jsonl'
@@ -154,6 +159,8 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     # the bar advances by each run's estimated cost, so that its ETA holds although runs differ 100-fold in size
     bar = tqdm(total=total, initial=total - sum(map(cost, todo)), desc=f'{cfg.name} runs ({len(todo_all) - len(todo)}/{len(todo_all)} done)',
                disable=not progress, bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
+    stop_ticking = threading.Event()
+    if progress: threading.Thread(target=_tick, args=(bar, stop_ticking), daemon=True).start()   # elapsed time moves between runs
     n_done = len(todo_all) - len(todo)
     failures = []
     def failed(spec, e):   # one run's error does not stop the others: it is recorded, and reported at the end
@@ -168,24 +175,26 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
         append_jsonl(results, [row]); done[row['key']] = row; n_done += 1
         bar.set_description(f'{cfg.name} runs ({n_done}/{len(todo_all)} done)')
         bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(cost(spec_of[row['key']]))
-    if workers <= 1:
-        import torch
-        threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads)   # as in the workers: same numbers either way
-        try:
-            for spec in todo:
-                try: finished(run_one(spec, cfg, out/'runs'))
-                except Exception as e: failed(spec, e)
-                finally: release_freed_memory()
-        finally: torch.set_num_threads(threads)
-    else:
-        import multiprocessing as mp, os
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_watch_parent, initargs=(os.getpid(),)) as ex:
-            futs = {ex.submit(_run_in_worker, s, cfg.to_dict(), str(out/'runs')): s for s in todo}
-            for f in as_completed(futs):
-                try: finished(f.result())
-                except Exception as e: failed(futs[f], e)
-    bar.close()
+    try:
+        if workers <= 1:
+            import torch
+            threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads)   # as in the workers: same numbers either way
+            try:
+                for spec in todo:
+                    try: finished(run_one(spec, cfg, out/'runs'))
+                    except Exception as e: failed(spec, e)
+                    finally: release_freed_memory()
+            finally: torch.set_num_threads(threads)
+        else:
+            import multiprocessing as mp, os
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_watch_parent, initargs=(os.getpid(),)) as ex:
+                futs = {ex.submit(_run_in_worker, s, cfg.to_dict(), str(out/'runs')): s for s in todo}
+                for f in as_completed(futs):
+                    try: finished(f.result())
+                    except Exception as e: failed(futs[f], e)
+    finally:
+        stop_ticking.set(); bar.close()
     if failures:
         write_jsonl(out/'failed.jsonl', failures)
         raise FcotError(f"{len(failures)} of {len(todo)} run(s) failed; the other results are kept in {results}. The errors, one per run, "

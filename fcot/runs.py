@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, shutil, time
 from pathlib import Path
 
-from .core import FcotError, read_jsonl, seed_everything, write_jsonl
+from .core import FcotError, peak_memory_gb, read_jsonl, seed_everything, write_jsonl
 from .datasources import data_source
 from .offline import OfflineTeacher
 from .teachers import CotConfig, sample_zero_shot_cot
@@ -78,7 +78,11 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
     "One experiment end to end; returns its result row (and writes its predictions under `work_dir/<key>/`)."
     why = unavailable(spec, cfg)
     if why: raise FcotError(f"run {spec.key} cannot be done here: {why}")
-    t0 = time.time()
+    t0, peaks = time.time(), {}
+    def phase_ends(name):   # the phase's peak memory, and a new high-water mark for the next (see `peak_memory_gb`)
+        gb = peak_memory_gb(reset=True)
+        if gb is not None and name: peaks[name] = round(gb, 2)
+    phase_ends(None)
     seed_everything(cfg.seed)
     out = Path(work_dir)/spec.key
     row = dataclasses.asdict(spec) | {'key': spec.key, 'preset': cfg.name, 'family': student_family(spec.model),
@@ -95,8 +99,10 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
             write_jsonl(out/'predictions.jsonl', preds)
             return row | {'accuracy': acc, 'seconds': round(time.time() - t0, 1)}
         res = evaluate_student(spec.model, test, spec.task, config=_eval_config(cfg, spec.method, progress))
+        phase_ends('test')
         write_jsonl(out/'predictions.jsonl', _prediction_rows(res.samples, {r['id']: r['question'] for r in test}))
-        return row | {'accuracy': res.accuracy, 'correct': res.correct, 'n_test': res.total, 'seconds': round(time.time() - t0, 1)}
+        return row | {'accuracy': res.accuracy, 'correct': res.correct, 'n_test': res.total, 'seconds': round(time.time() - t0, 1),
+                      'peak_gb': peaks}
     split = run_split(spec, cfg, ('train', 'dev', 'test'))
     row |= {'n_train_questions': len(split['train']), 'n_dev': len(split['dev']), 'n_test': len(split['test'])}
     if spec.method == 'vanilla':
@@ -112,20 +118,26 @@ def run_one(spec: RunSpec, cfg: PresetConfig, work_dir: str|Path, progress: bool
     dev, ecfg = split['dev'], _eval_config(cfg, template, progress)
     scfg = cfg.train.replace(model=spec.model, output_dir=str(out/'student'), seed=cfg.seed if spec.seed is None else spec.seed,
                              save_every_epoch=bool(dev), progress=progress)
-    eval_fn = (lambda m, tok, epoch: {'dev_accuracy': _dev_accuracy(m, tok, dev, spec.task, ecfg, scfg.precision)}) if dev else None
+    def eval_fn(m, tok, epoch):
+        phase_ends(f'epoch {epoch} training')
+        acc = _dev_accuracy(m, tok, dev, spec.task, ecfg, scfg.precision)
+        phase_ends(f'epoch {epoch} dev')
+        return {'dev_accuracy': acc}
     t1 = time.time()
-    path = train_student(scfg, samples, eval_fn)
+    path = train_student(scfg, samples, eval_fn if dev else None)
     t2 = time.time()
+    phase_ends('saving' if dev else 'training')
     if dev:   # model selection on the dev split: the first epoch with the best dev accuracy is the one scored on test
         curve = sorted({r['epoch']: r for r in read_jsonl(path/'metrics.jsonl')}.values(), key=lambda r: r['epoch'])
         best = max(curve, key=lambda r: (r['dev_accuracy'], -r['epoch']))
         row |= {'dev_curve': [round(r['dev_accuracy'], 4) for r in curve], 'epoch': best['epoch']}
         path = path/'checkpoints'/f"epoch-{best['epoch']:03d}"
     res = evaluate_student(path, split['test'], spec.task, config=ecfg)
+    phase_ends('test')
     write_jsonl(out/'predictions.jsonl', _prediction_rows(res.samples, {r['id']: r['question'] for r in split['test']}))
     if not cfg.keep_models: shutil.rmtree(out/'student', ignore_errors=True)
     return row | {'samples': len(samples), 'accuracy': res.accuracy, 'correct': res.correct, 'train_seconds': round(t2 - t1, 1),
-                  'seconds': round(time.time() - t0, 1)}
+                  'seconds': round(time.time() - t0, 1), 'peak_gb': peaks}
 
 # %% ../nbs/09_runs.ipynb #f174ced8
 def _eval_config(cfg: PresetConfig, template: str, progress: bool) -> EvalConfig:

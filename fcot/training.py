@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .attention import _PACKED_TYPES, _use_cpu_attention
 from .core import FcotError, read_json, read_jsonl, write_json, append_jsonl, seed_everything
 from .students import PRESETS, StudentConfig, CompletionLoss, as_samples, build_student, collate, encode_sample, epoch_batches
 from .students import is_encoder_decoder, load_student, warn_if_slow_bf16, _load_lora, _quiet, _require_peft
@@ -102,92 +103,6 @@ def release_freed_memory() -> bool:
     if trim is None: return False
     trim(0)
     return True
-
-# %% ../nbs/06b_training.ipynb #fccaf2ab
-_FLASH_CPU_MAX_LENGTH = 224    # measured: faster than SDPA's CPU backward up to 220 tokens, slower from 256
-
-class _CausalAttention(torch.autograd.Function):
-    """Causal attention without a mask, query heads shared out over key/value heads (grouped-query attention):
-    SDPA's flash kernel forward, and a backward that recomputes the probabilities from the forward's log-sum-exp with
-    batched matmuls, a few rows of the batch at a time."""
-    @staticmethod
-    def forward(ctx, q, k, v, scale: float):
-        r = q.shape[1] // k.shape[1]
-        kr, vr = (k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)) if r > 1 else (k, v)
-        o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kr, vr, 0.0, True, scale=scale)[:2]
-        ctx.save_for_backward(q, k, v, o, lse); ctx.scale = scale
-        return o
-
-    @staticmethod
-    def backward(ctx, do):
-        q, k, v, o, lse = ctx.saved_tensors
-        rows = max(1, (4 << 20) // (4 * q.shape[1] * q.shape[2] ** 2))   # fp32 scores of about 4 MiB at a time
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        with torch.autocast('cpu', enabled=False):
-            for i in range(0, q.shape[0], rows):
-                s = slice(i, i + rows)
-                dq[s], dk[s], dv[s] = _attention_grads(q[s], k[s], v[s], o[s], lse[s], do[s], ctx.scale)
-        return dq, dk, dv, None
-
-def _attention_grads(q, k, v, o, lse, do, scale: float):
-    "Gradients of causal attention for query, key and value: scores in fp32, as in the forward; matmuls on P and dS in q's dtype."
-    B, H, L, D = q.shape; G = k.shape[1]; r = H // G
-    qg, dog = q.reshape(B, G, r * L, D), do.reshape(B, G, r * L, D)
-    p = torch.matmul(qg.float(), k.float().transpose(-1, -2)).view(B, G, r, L, L)
-    p = p.mul_(scale).sub_(lse.view(B, G, r, L, 1)).exp_().masked_fill_(torch.ones(L, L, dtype=torch.bool, device=q.device).triu_(1), 0.0)
-    dp = torch.matmul(dog.float(), v.float().transpose(-1, -2)).view(B, G, r, L, L)
-    delta = (do.float() * o.float()).sum(-1).view(B, G, r, L, 1)
-    dv = torch.matmul(p.to(q.dtype).view(B, G, r * L, L).transpose(-1, -2), dog)   # before p is overwritten (fp32: the same tensor)
-    ds = p.mul_(dp.sub_(delta)).to(q.dtype).view(B, G, r * L, L)
-    dq = torch.matmul(ds, k).mul_(scale).view(B, H, L, D)
-    dk = torch.matmul(ds.transpose(-1, -2), qg).mul_(scale)
-    return dq, dk, dv
-
-
-# %% ../nbs/06b_training.ipynb #7211069e
-def _cpu_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, is_causal=None, **kwargs):
-    "transformers' SDPA attention, but `_CausalAttention` when it applies: training on a CPU, causal, no mask, no dropout, short."
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    L = query.shape[2]
-    if (query.device.type == 'cpu' and torch.is_grad_enabled() and attention_mask is None and not dropout
-            and (is_causal if is_causal is not None else getattr(module, 'is_causal', True)) and 1 < L <= _FLASH_CPU_MAX_LENGTH
-            and key.shape[2] == L and key.shape[-1] == value.shape[-1] == query.shape[-1] and query.shape[1] % key.shape[1] == 0
-            and all(kwargs.get(a) is None for a in ('softcap', 'position_bias', 'sliding_window', 's_aux'))):
-        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-        dt = torch.get_autocast_dtype('cpu') if torch.is_autocast_enabled('cpu') else query.dtype   # as autocast casts SDPA's inputs
-        return _CausalAttention.apply(query.to(dt), key.to(dt), value.to(dt), scale).transpose(1, 2).contiguous(), None
-    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
-
-def _packed_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, is_causal=None,
-                      cu_seq_lens_q=None, max_length_q=None, cu_seq_lens_k=None, max_length_k=None, inner=None, **kwargs):
-    """`inner` attention for samples packed into one row (`CompletionLoss(packed=True)`): queries, keys and values go back
-    into a right-padded batch, causal with no mask, and the real rows come out again. Unpacked calls go to `inner` as they are."""
-    if cu_seq_lens_q is None:
-        return inner(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
-    B, L, cu = len(cu_seq_lens_q) - 1, max_length_q, cu_seq_lens_q
-    at = torch.arange(query.shape[2], device=query.device) + (torch.arange(B, device=cu.device) * L - cu[:-1]).repeat_interleave(cu.diff())
-    def pad(x):   # (1, heads, tokens, dim) -> (B, heads, L, dim), zeros after each sample
-        x = x[0].transpose(0, 1)
-        return x.new_zeros(B * L, *x.shape[1:]).index_copy(0, at, x).view(B, L, *x.shape[1:]).transpose(1, 2)
-    out, w = inner(module, pad(query), pad(key), pad(value), None, dropout=dropout, scaling=scaling, is_causal=True, **kwargs)
-    return out.flatten(0, 1).index_select(0, at)[None], w
-
-_PACKED_TYPES = {'llama'}   # model types trained packed on a CPU (measured on SmolLM2, a Llama)
-
-def _use_cpu_attention(model, backward: bool = True, packed: bool = False) -> bool:
-    """Switch a student that uses SDPA attention to fcot's, with SDPA's masks: `_cpu_attention`'s backward if `backward`, for
-    packed rows (`_packed_attention`) if `packed`. False where the student does not use SDPA."""
-    from functools import partial
-    from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.masking_utils import sdpa_mask
-    if getattr(model.config, '_attn_implementation', None) != 'sdpa' or not hasattr(model, 'set_attn_implementation'): return False
-    name, fn = 'fcot' + '_cpu' * backward + '_packed' * packed, _cpu_attention if backward else sdpa_attention_forward
-    AttentionInterface.register(name, partial(_packed_attention, inner=fn) if packed else fn)
-    AttentionMaskInterface.register(name, sdpa_mask)
-    model.set_attn_implementation(name)
-    return True
-
 
 # %% ../nbs/06b_training.ipynb #23cf1bd4
 def _compile_blocks(model) -> int:
