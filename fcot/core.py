@@ -327,12 +327,13 @@ def redact(text: str) -> str:
 # %% ../nbs/00_core.ipynb #b8d4f0e2
 def peak_memory_gb(reset: bool = False) -> float|None:
     """This process's peak resident memory in GB since it started or since the last `peak_memory_gb(reset=True)`, which
-    starts a new high-water mark; None where the system does not say (it is read from Linux's /proc/self/status)."""
+    starts a new high-water mark; None where the system does not say (it is read from Linux's /proc/self/status), and
+    None from a reset that the system refuses, so that no later peak is taken for one phase's alone."""
     try: status = Path('/proc/self/status').read_text()
     except OSError: return None
     m = re.search(r'^VmHWM:\s+(\d+) kB', status, re.M)
     if m is None: return None
     if reset:
         try: Path('/proc/self/clear_refs').write_text('5')   # resets VmHWM to the current resident size
-        except OSError: pass
+        except OSError: return None
     return int(m[1]) / 2**20
