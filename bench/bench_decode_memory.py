@@ -53,10 +53,10 @@ def main():
     ref = runs[budgets[0]]
     print(f"\n{a.task} Few-shot-CoT, {ref[0]['n']} questions, batch 64, 160 new tokens, {ref[0]['precision']}, {a.threads} threads, "
           f"{a.repeats} turn(s); medians:")
-    for b in budgets:
+    for i, b in enumerate(budgets):
         s, pk = statistics.median(x['seconds'] for x in runs[b]), statistics.median(x['peak_gb'] for x in runs[b])
         line = f"  max_batch_tokens={b}: {s:.1f} s, peak {pk:.2f} GB"
-        if b is not budgets[0]:
+        if i:   # each later setting against the first
             same = all(x['texts'] == y['texts'] for x, y in zip(runs[b], ref))
             diff = sum(u != v for u, v in zip(runs[b][0]['texts'], ref[0]['texts']))
             line += (f"; against {budgets[0]}: time {s / statistics.median(x['seconds'] for x in ref):.2f}x, "
