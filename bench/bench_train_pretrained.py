@@ -8,7 +8,7 @@ bf16 autocast where this machine has bf16 arithmetic (`fcot.students.bf16_is_fas
 (PyTorch emulates bf16 elsewhere, many times slower; `--precision` overrides). The Trainer gets `bf16=True` with bf16, `train_sampling_strategy="group_by_length"` and `save_strategy="no"`.
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
 that the allocator's share of fcot's lead is visible. A second fcot row trains on padded batches instead of packed rows
-(`fcot.students._pack`), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
+(`fcot.students._pack`; with --compile, compiled both ways too), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
 (`fcot.attention._cpu_attention`), so that these levers' shares are visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
@@ -159,13 +159,14 @@ def main():
     HA = "Trainer with fcot's allocator setting"
     FS = f"fcot train_student ({P}, SDPA's backward)"
     FP = f"fcot train_student ({P}, padded batches)"
-    names = [HF, HA, FC, FP] + ([FS] if P == 'bf16' else []) + ([CO] if a.compile else [])
+    CP = f"fcot train_student ({P}, torch.compile, padded batches)"
+    names = [HF, HA, FC, FP] + ([FS] if P == 'bf16' else []) + ([CO, CP] if a.compile else [])
     runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
     for rep in range(a.repeats):
         peaks.append((matmul_peak(torch.float32), matmul_peak(dtype) if P == 'bf16' else None))
         for n in names:
-            a.compile, a.hf_allocator, a.sdpa_backward, a.padded = n == CO, n == HA, n == FS, n == FP
+            a.compile, a.hf_allocator, a.sdpa_backward, a.padded = n in (CO, CP), n == HA, n == FS, n in (FP, CP)
             runs[n].append(in_process(run_hf if n in (HF, HA) else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
     tokens = runs[FC][0]['tokens']
@@ -178,9 +179,10 @@ def main():
     med = lambda xs: f"{st.median(xs):6.0f} ({min(xs):.0f}-{max(xs):.0f})"
     whole = {n: [tokens / r['loop'] for r in rs] for n, rs in runs.items()}
     last = {n: [r['last_epoch_tps'] for r in rs] for n, rs in runs.items()}
-    print(f"\n{'trainer':46s}{'tokens/s, median (range)':>26s}{'last epoch tokens/s':>24s}{f'% {P} peak':>12s}{'peak MB':>9s}")
+    w = max(map(len, names)) + 2
+    print(f"\n{'trainer':{w}s}{'tokens/s, median (range)':>26s}{'last epoch tokens/s':>24s}{f'% {P} peak':>12s}{'peak MB':>9s}")
     for n in names:
-        print(f"{n:46s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
+        print(f"{n:{w}s}{med(whole[n]):>26s}{med(last[n]):>24s}{share(st.median(whole[n])):11.0f}%"
               f"{max(r['peak_mb'] for r in runs[n]):9.0f}")
     losses = {n: [r['loss'] for r in runs[n]] for n in names[2:]}
     print("\nfcot's last-epoch training loss (per token), by repetition: "
@@ -199,12 +201,15 @@ def main():
           f"matmuls alone, {cap['matmul_s'] * 1e3:.0f} ms at {cap['matmul_gflops']:.0f} GFLOP/s, plus one fused AdamW step, "
           f"{cap['adamw_s'] * 1e3:.0f} ms): {cap_tps:.0f} tokens/s, {share(cap_tps):.0f}% of the {P} matmul peak "
           f"(matmuls alone {share(sum(lens) / steps / cap['matmul_s']):.0f}%)")
-    def lever(other):   # fcot against one of its rows without a lever, paired by repetition
-        r = [f / s for f, s in zip(whole[FC], whole[other])]
+    def lever(other, this=FC, runs=whole):   # an fcot row against one without a lever, paired by repetition
+        r = [f / s for f, s in zip(runs[this], runs[other])]
         return f"{st.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f})"
     print(f"\nfcot's packed rows (`fcot.students._pack`, `fcot.attention._packed_attention`) against padded batches, the rest the same: {lever(FP)}")
     if FS in names:
         print(f"fcot's attention backward on CPU (`fcot.attention._cpu_attention`) against SDPA's, the rest the same: {lever(FS)}")
+    if CO in names:
+        print(f"under torch.compile, packed rows against padded batches: {lever(CP, CO)} over the whole run, {lever(CP, CO, last)} in the last epoch")
+        print(f"torch.compile against eager, both packed: {lever(FC, CO)} over the whole run, {lever(FC, CO, last)} in the last epoch")
 
 if __name__ == '__main__':
     main()

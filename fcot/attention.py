@@ -72,7 +72,9 @@ def _packed_attention(module, query, key, value, attention_mask, dropout: float 
     if cu_seq_lens_q is None:
         return inner(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
     B, L, cu = len(cu_seq_lens_q) - 1, max_length_q, cu_seq_lens_q
-    at = torch.arange(query.shape[2], device=query.device) + (torch.arange(B, device=cu.device) * L - cu[:-1]).repeat_interleave(cu.diff())
+    t = torch.arange(query.shape[2], device=query.device)
+    seg = torch.searchsorted(cu[1:], t, right=True)   # each token's sample; no shape depends on data, so it compiles whole
+    at = t + seg * L - cu[seg]                         # each token's place in the padded batch
     def pad(x):   # (1, heads, tokens, dim) -> (B, heads, L, dim), zeros after each sample
         x = x[0].transpose(0, 1)
         return x.new_zeros(B * L, *x.shape[1:]).index_copy(0, at, x).view(B, L, *x.shape[1:]).transpose(1, 2)

@@ -232,7 +232,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         if cfg.lora: model = _apply_lora(model, cfg)
     model.to(device).train()
     bf16_cpu = device.type == 'cpu' and amp_dtype == torch.bfloat16   # a faster attention backward in bf16 (see above)
-    packed = device.type == 'cpu' and not cfg.compile and getattr(model.config, 'model_type', None) in _PACKED_TYPES
+    packed = device.type == 'cpu' and getattr(model.config, 'model_type', None) in _PACKED_TYPES
     if bf16_cpu or packed: packed = _use_cpu_attention(model, backward=bf16_cpu, packed=packed) and packed
     enc_dec = is_encoder_decoder(model)
     dec_start = getattr(model.config, 'decoder_start_token_id', None)

@@ -71,7 +71,7 @@ def test_dropping_finished_rows_keeps_greedy_outputs(smollm):
     assert a == b and len({len(x) for x in a}) > 1, a    # rows finished at different steps, same text as generate()
 
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
-    "The trainer packs SmolLM2's batches on a CPU (real tokens in one row); the losses are those of padded batches."
+    "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
     import fcot.training
     from fcot.students import CompletionLoss
     seen = []
@@ -80,12 +80,21 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
     samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
                for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
-    def loss(out, packed_types):
+    compiled = []
+    def spy_compile(model): compiled.append(compile_blocks(model)); return compiled[-1]
+    compile_blocks = fcot.training._compile_blocks
+    monkeypatch.setattr(fcot.training, '_compile_blocks', spy_compile)
+    def loss(out, packed_types, compile=False):
         monkeypatch.setattr(fcot.training, '_PACKED_TYPES', packed_types)
         cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='fp32',
-                            group_by_length=False, save_every_epoch=False, progress=False)
+                            group_by_length=False, save_every_epoch=False, progress=False, compile=compile)
         from fcot.core import read_jsonl
         return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
     packed, padded = loss('packed', {'llama'}), loss('padded', set())
     assert seen == [True, False]
     assert abs(packed - padded) < 1e-5 * padded, (packed, padded)
+    torch._dynamo.reset()
+    compiled_packed = loss('compiled', {'llama'}, compile=True)   # packed under torch.compile too, each layer compiled
+    torch._dynamo.reset()
+    assert seen == [True, False, True] and compiled == [30], (seen, compiled)
+    assert abs(compiled_packed - padded) < 1e-4 * padded, (compiled_packed, padded)
