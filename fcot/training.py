@@ -114,9 +114,17 @@ def _compile_blocks(model) -> int:
         if isinstance(mod, nn.ModuleList) and len(mod) > 1 and len({type(m) for m in mod}) == 1:
             cls = type(mod[0])
             if cls not in compiled: compiled[cls] = torch.compile(cls.forward)
-            for m in mod: m.forward = types.MethodType(compiled[cls], m)
+            for m in mod: m.forward, m._fcot_compiled = types.MethodType(compiled[cls], m), True
             n += len(mod)
     return n
+
+@contextlib.contextmanager
+def _eager_blocks(model):
+    "Within, the blocks `_compile_blocks` compiled run their class's own `forward` again, so decoding keeps its fast paths."
+    saved = {m: vars(m).pop('forward') for m in model.modules() if getattr(m, '_fcot_compiled', False) and 'forward' in vars(m)}
+    try: yield len(saved)
+    finally:
+        for m, f in saved.items(): m.forward = f
 
 # %% ../nbs/06b_training.ipynb #83bed822
 def _apply_lora(model, cfg: StudentConfig):
@@ -343,11 +351,12 @@ def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
 
 # %% ../nbs/06b_training.ipynb #ffc8a8b9
 def _run_eval(eval_fn, model, tok, epoch) -> dict:
-    "Call `eval_fn` in eval mode with the random states set aside, so that evaluating leaves training unchanged."
+    """Call `eval_fn` in eval mode with the random states set aside, so that evaluating leaves training unchanged, and with
+    compiled blocks back on their own forward (`_eager_blocks`: decoding with them compiled lost fcot's fast step)."""
     state = _rng_state()
     model.eval()
     try:
-        with torch.no_grad(): res = eval_fn(model, tok, epoch)
+        with torch.no_grad(), _eager_blocks(model): res = eval_fn(model, tok, epoch)
     finally:
         model.train(); _set_rng_state(state)
     return dict(res or {})
