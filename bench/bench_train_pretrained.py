@@ -201,8 +201,8 @@ def main():
           f"matmuls alone, {cap['matmul_s'] * 1e3:.0f} ms at {cap['matmul_gflops']:.0f} GFLOP/s, plus one fused AdamW step, "
           f"{cap['adamw_s'] * 1e3:.0f} ms): {cap_tps:.0f} tokens/s, {share(cap_tps):.0f}% of the {P} matmul peak "
           f"(matmuls alone {share(sum(lens) / steps / cap['matmul_s']):.0f}%)")
-    def lever(other, this=FC, runs=whole):   # an fcot row against one without a lever, paired by repetition
-        r = [f / s for f, s in zip(runs[this], runs[other])]
+    def lever(other, this=FC, rates=whole):   # an fcot row against one without a lever, paired by repetition
+        r = [f / s for f, s in zip(rates[this], rates[other])]
         return f"{st.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f})"
     print(f"\nfcot's packed rows (`fcot.students._pack`, `fcot.attention._packed_attention`) against padded batches, the rest the same: {lever(FP)}")
     if FS in names:

@@ -80,9 +80,8 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
     samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
                for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
-    compiled = []
+    compiled, compile_blocks = [], fcot.training._compile_blocks
     def spy_compile(model): compiled.append(compile_blocks(model)); return compiled[-1]
-    compile_blocks = fcot.training._compile_blocks
     monkeypatch.setattr(fcot.training, '_compile_blocks', spy_compile)
     def loss(out, packed_types, compile=False):
         monkeypatch.setattr(fcot.training, '_PACKED_TYPES', packed_types)
