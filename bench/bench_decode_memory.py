@@ -3,7 +3,8 @@
 
 The evaluation is the one a `smollm*` preset runs for its Few-shot-CoT baseline: the base SmolLM2-135M (`smollm2-135m`,
 from the package registry) on a task's test questions with the paper's exemplars (Date Understanding's prompts are about
-1,370 tokens), batch 64, up to 160 new tokens, in the precision this machine computes fastest. Each setting runs in a
+1,370 tokens), batch 64, up to 160 new tokens, in the precision this machine computes fastest, the exemplars' cache
+computed once (`share_prefix`, the default; the README's figures for the bound were measured before it). Each setting runs in a
 fresh process (so that no earlier allocation counts), the settings in turns `--repeats` times; printed: seconds, peak
 resident memory (Linux's VmHWM) and, for each bounded setting, its ratios to the unbounded one and whether every answer
 text is the same. Needs the shared data.
@@ -13,7 +14,8 @@ text is the same. Needs the shared data.
 import argparse, multiprocessing as mp, statistics, time, warnings
 
 
-def one(task: str, n: int, budget, threads: int, q):
+def one(task: str, n: int, budget, threads: int, q, share_prefix: int = 64):
+    "One Few-shot-CoT evaluation in this process; puts its seconds, peak memory and texts on `q` (`bench_decode_prefix.py` uses it too)."
     import torch, transformers
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error(); warnings.filterwarnings('ignore')
@@ -25,7 +27,8 @@ def one(task: str, n: int, budget, threads: int, q):
     prec = fast_precision()
     model, tok = load_model(str(fetch_pretrained('smollm2-135m')), dtype=prec)
     records = load_split(task)['test'][:n]
-    cfg = EvalConfig(template='few_shot_cot', batch_size=64, max_batch_tokens=budget, max_new_tokens=160, progress=False)
+    cfg = EvalConfig(template='few_shot_cot', batch_size=64, max_batch_tokens=budget, share_prefix=share_prefix, max_new_tokens=160,
+                     progress=False)
     base = peak_memory_gb(reset=True)
     t = time.perf_counter()
     res = evaluate_student((model, tok), records, task, config=cfg)

@@ -26,6 +26,7 @@ class EvalConfig(Config):
     template: str = 'ft_cot'            # one of EVAL_TEMPLATES
     batch_size: int = 64
     max_batch_tokens: int|None = 32768   # a batch's rows x (longest prompt + new tokens) at most: bounds its memory; None: no bound
+    share_prefix: int = 64              # a token prefix common to all prompts (Few-shot-CoT's exemplars), if this long, is computed once; 0: never
     max_new_tokens: int = 128           # fine-tuned templates and Few-shot-CoT
     max_reasoning_tokens: int = 128     # Zero-shot-CoT stage 1
     max_answer_tokens: int = 32         # zero-shot and Zero-shot-CoT stage 2
@@ -39,7 +40,7 @@ class EvalConfig(Config):
     dtype: str|None = None              # weights of a loaded student: 'bf16' (twice as fast where `bf16_is_fast`, slower elsewhere), 'fp32'; None: as saved
     progress: bool = True
 
-    RANGES = {'batch_size': '>= 1', 'max_batch_tokens': '>= 1', 'max_new_tokens': '>= 1', 'max_reasoning_tokens': '>= 1', 'max_answer_tokens': '>= 1'}
+    RANGES = {'batch_size': '>= 1', 'max_batch_tokens': '>= 1', 'share_prefix': '>= 0', 'max_new_tokens': '>= 1', 'max_reasoning_tokens': '>= 1', 'max_answer_tokens': '>= 1'}
 
     def __post_init__(self):
         self.validate()
@@ -148,7 +149,8 @@ def evaluate_student(model_or_path, records: Sequence[dict], task=None, template
         few = ex['prompt']
         if cfg.exclude_exemplars: records, excluded = exclude_exemplars(records, ex)
     prompts = [student_prompt(r['question'], cfg, mtype, few) for r in records]
-    gen = dict(batch_size=cfg.batch_size, max_batch_tokens=cfg.max_batch_tokens, sort_by_length=cfg.sort_by_length, progress=cfg.progress)
+    gen = dict(batch_size=cfg.batch_size, max_batch_tokens=cfg.max_batch_tokens, share_prefix=cfg.share_prefix,
+               sort_by_length=cfg.sort_by_length, progress=cfg.progress)
     baseline_stops = [cfg.stop, '\nQ:']
     reasoning = None
     if cfg.template in ('ft_cot', 'vanilla', 'natural'):

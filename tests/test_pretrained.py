@@ -70,6 +70,18 @@ def test_dropping_finished_rows_keeps_greedy_outputs(smollm):
     b = batched_generate(model, tok, prompts, 24, stop=['\n'], shrink=False, progress=False)
     assert a == b and len({len(x) for x in a}) > 1, a    # rows finished at different steps, same text as generate()
 
+def test_few_shot_prompts_share_the_exemplars_cache(smollm, real_data, monkeypatch):
+    "Few-shot-CoT's exemplars are computed once (`share_prefix`) and the answers are those of computing them in every row."
+    import fcot.decoding
+    from fcot.tasks import load_split
+    recs = load_split('coin_flip', parts=('test',), data_dir=real_data)['test'][:4]
+    shared, spy = [], fcot.decoding._shared_prefix
+    monkeypatch.setattr(fcot.decoding, '_shared_prefix', lambda model, tokens: shared.append(len(tokens)) or spy(model, tokens))
+    kw = dict(template='few_shot_cot', progress=False, max_new_tokens=24, batch_size=2)
+    a, b = (evaluate_student(smollm, recs, 'coin_flip', share_prefix=n, **kw) for n in (64, 0))
+    assert len(shared) == 1 and shared[0] > 800, shared   # Coin Flip's exemplars: 877 tokens, once for both batches
+    assert [s['completion'] for s in a.samples] == [s['completion'] for s in b.samples], [s['completion'] for s in a.samples]
+
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
     import fcot.training
