@@ -416,7 +416,7 @@ def batched_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
         _keep_freed_memory()
     was_training = model.training; model.eval()
     shrinking = shrink and early_stop and not enc_dec
-    share = _common_prefix(ids) if shrinking and share_prefix else 0
+    share = _common_prefix(ids) if shrinking and share_prefix and len(ids) > 1 else 0   # one prompt: nothing to share
     with tqdm(total=len(ids), desc=desc, unit='q', disable=not progress) as bar, torch.inference_mode():
         prefix = _shared_prefix(model, ids[0][:share]) if share and share >= share_prefix else None
         share = share if prefix is not None else 0
