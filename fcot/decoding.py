@@ -87,6 +87,12 @@ def _cache_kw(model) -> str:
     import inspect
     return 'cache' if 'cache' in inspect.signature(model.forward).parameters else 'past_key_values'
 
+def _last_logits_kw(model) -> dict:
+    "`logits_to_keep=1` where `model.forward` takes it (only the last position's logits are needed), else nothing."
+    import inspect
+    return {'logits_to_keep': 1} if 'logits_to_keep' in inspect.signature(model.forward).parameters else {}
+
+
 # %% ../nbs/07_decoding.ipynb #56442905
 @functools.cache
 def _growing_layer():
@@ -364,11 +370,6 @@ def _batches(order: Sequence[int], lengths: Sequence[int], batch_size: int, max_
     return out + [cur] if cur else out
 
 # %% ../nbs/07_decoding.ipynb #d5b2a1f3
-def _last_logits_kw(model) -> dict:
-    "`logits_to_keep=1` where `model.forward` takes it (only the last position's logits are needed), else nothing."
-    import inspect
-    return {'logits_to_keep': 1} if 'logits_to_keep' in inspect.signature(model.forward).parameters else {}
-
 def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
     "How many first tokens all `seqs` share, at most one fewer than the shortest has."
     import os
@@ -379,7 +380,7 @@ def _shared_prefix(model, tokens: Sequence[int]) -> list|None:
     for a model whose cache `_growing_cache` cannot make."""
     import torch
     cache = _growing_cache(model, len(tokens))
-    if cache is None or not len(tokens): return None
+    if cache is None: return None
     ids = torch.tensor([list(tokens)], device=next(model.parameters()).device)
     model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **_last_logits_kw(model), **{_cache_kw(model): cache})
     return [(l.keys, l.values) for l in cache.layers]
