@@ -11,13 +11,16 @@ medians; fcot's first turn includes timing its matmul orders and widths, about 3
 estimates what a decoder that calls the model's forward as transformers ships it can reach at this batch size: that forward
 timed for the prefill and for one step of the full batch, times the number of full-batch steps that the new tokens amount
 to; fcot gets past it by computing a Llama model's decoding step in one function, features first
-(`fcot.decoding._llama_step`; other models: weight-first matmuls, `_weight_first_linears`, and its own attention for one
+(`fcot.cpu_decoding._llama_step`; other models: weight-first matmuls, `_weight_first_linears`, and its own attention for one
 query per row, `_decoding_attention`). `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.
 
     .venv/bin/python bench/bench_decode_pretrained.py [--n 64] [--batch-size 64] [--max-new-tokens 128] [--threads 2] [--repeats 3] [--dtype bf16|fp32]
+                                                      [--fp32-reference]
 
-The dtype defaults to bf16 where this machine computes it (`fcot.students.bf16_is_fast`), else fp32.
+The dtype defaults to bf16 where this machine computes it (`fcot.students.bf16_is_fast`), else fp32. In bf16 greedy text
+changes at near-ties with the order of a sum, so texts are also compared by their extracted answers, with each decoder's
+accuracy; `--fp32-reference` compares every decoder with `generate` in fp32 instead of in the same dtype (decoded once more).
 """
 import argparse, shutil, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -67,6 +70,7 @@ def main():
     ap.add_argument('--repeats', type=int, default=3, help='runs of each decoder, taking turns; times are medians')
     ap.add_argument('--dtype', default=None, choices=['bf16', 'fp32'], help='default: bf16 where this machine computes it, else fp32')
     ap.add_argument('--student', default=None, help='a fine-tuned student folder (default: fine-tune one here, about 2 minutes)')
+    ap.add_argument('--fp32-reference', action='store_true', help='compare texts and answers with generate in fp32 (bf16 runs)')
     a = ap.parse_args()
     import torch, transformers
     torch.set_num_threads(a.threads)
@@ -95,18 +99,31 @@ def main():
         for name, fn in decoders:
             t = time.perf_counter(); texts[name] = fn(); times.setdefault(name, []).append(time.perf_counter() - t)
     rows = {name: (statistics.median(times[name]), texts[name]) for name, _ in decoders}
+    ref, ref_name = rows['generate(stop_strings), length-sorted batches'][1], f'generate(stop_strings), length-sorted, {a.dtype}'
+    if a.fp32_reference and a.dtype != 'fp32':
+        ref, ref_name = generate_stop_strings(load_student(folder, dtype=torch.float32)[0], tok, prompts, a, True), 'generate(stop_strings), fp32'
     shutil.rmtree(work, ignore_errors=True)
-    ref = rows['generate(stop_strings), length-sorted batches'][1]
     new_tokens = sum(min(a.max_new_tokens, len(tok(t + ' END', add_special_tokens=False).input_ids)) for t in ref)
     lens = sorted(len(tok(t, add_special_tokens=False).input_ids) for t in ref)
     print(f"{a.n} prompts, batch {a.batch_size}, max {a.max_new_tokens} new tokens, {a.dtype}, {a.threads} threads; completions "
           f"{lens[0]}..{lens[-1]} tokens (median {lens[len(lens) // 2]}), {new_tokens} new tokens in all")
     base = rows['generate(stop_strings), batches as given'][0]
-    print(f"\n{'decoder':58s}{'seconds (range)':>17s}{'new tok/s':>11s}{'vs generate(stop_strings)':>27s}{'same text':>11s}")
+    from fcot.answers import extract, answers_match
+    from fcot.stats import wilson, mcnemar
+    answer = lambda t: extract(t, 'last_letter_concatenation')
+    right = lambda ts: [answer(t) is not None and answers_match(answer(t), r['answer'], 'string') for t, r in zip(ts, test)]
+    print(f"texts and answers compared with {ref_name}; accuracy with its 95% Wilson interval")
+    print(f"\n{'decoder':58s}{'seconds (range)':>17s}{'new tok/s':>11s}{'vs generate(stop_strings)':>27s}{'same text':>11s}{'same answer':>13s}{'accuracy':>22s}")
     for name, (s, texts) in rows.items():
         same = sum(x.strip() == y.strip() for x, y in zip(texts, ref))
+        same_ans = sum(answer(x) == answer(y) for x, y in zip(texts, ref))
+        k = sum(right(texts)); lo, hi = wilson(k, len(texts))
         span = f"{s:.1f} ({min(times[name]):.1f}-{max(times[name]):.1f})"
-        print(f"{name:58s}{span:>17s}{new_tokens / s:11.0f}{base / s:26.2f}x{same:>6d}/{len(ref)}")
+        print(f"{name:58s}{span:>17s}{new_tokens / s:11.0f}{base / s:26.2f}x{same:>6d}/{len(ref)}{same_ans:>8d}/{len(ref)}"
+              f"{f'{k}/{len(texts)} [{lo:.2f}, {hi:.2f}]':>22s}")
+    m = mcnemar(right(rows['fcot batched_generate (drops finished rows)'][1]), right(rows['generate(stop_strings), batches as given'][1]))
+    print(f"fcot against generate(stop_strings), right answers on the same questions: exact McNemar p = {m['p']:.3g} "
+          f"({m['a_only']} right only with fcot, {m['b_only']} only with generate)")
     fc = rows['fcot batched_generate (drops finished rows)'][0]
     pair = sorted(g / f for g, f in zip(times['generate(stop_strings), batches as given'], times['fcot batched_generate (drops finished rows)']))
     print(f"\nfcot vs batched generate(stop_strings): {base / fc:.2f}x new tokens/s (goal >= 1.5x; turn by turn {pair[0]:.2f}-{pair[-1]:.2f}x); "

@@ -71,16 +71,29 @@ def test_dropping_finished_rows_keeps_greedy_outputs(smollm):
     assert a == b and len({len(x) for x in a}) > 1, a    # rows finished at different steps, same text as generate()
 
 def test_few_shot_prompts_share_the_exemplars_cache(smollm, real_data, monkeypatch):
-    "Few-shot-CoT's exemplars are computed once (`share_prefix`) and the answers are those of computing them in every row."
+    """Few-shot-CoT's exemplars are computed once (`share_prefix`). In fp32 the completions are those of computing them in
+    every row. In bf16 (where this machine computes it) they are attended to once for all rows, and every new token is
+    transformers' own greedy choice up to bf16's rounding: within 0.25 of the largest logit (about 0.03 here; the logits'
+    spread is about 7), by transformers' forward over each row and its new tokens."""
     import fcot.decoding
     from fcot.tasks import load_split
+    from toy_models import greedy_gap
     recs = load_split('coin_flip', parts=('test',), data_dir=real_data)['test'][:4]
     shared, spy = [], fcot.decoding._shared_prefix
     monkeypatch.setattr(fcot.decoding, '_shared_prefix', lambda model, tokens: shared.append(len(tokens)) or spy(model, tokens))
     kw = dict(template='few_shot_cot', progress=False, max_new_tokens=24, batch_size=2)
-    a, b = (evaluate_student(smollm, recs, 'coin_flip', share_prefix=n, **kw) for n in (64, 0))
+    fp32 = smollm if next(smollm[0].parameters()).dtype == torch.float32 else load_student('smollm2-135m', dtype=torch.float32)
+    a, b = (evaluate_student(fp32, recs, 'coin_flip', share_prefix=n, **kw) for n in (64, 0))
     assert len(shared) == 1 and shared[0] > 800, shared   # Coin Flip's exemplars: 877 tokens, once for both batches
     assert [s['completion'] for s in a.samples] == [s['completion'] for s in b.samples], [s['completion'] for s in a.samples]
+    if next(smollm[0].parameters()).dtype != torch.bfloat16: return
+    rows, greedy = [], fcot.decoding.greedy_shrinking
+    def spy_rows(model, input_ids, mask, *a, **k):
+        new = greedy(model, input_ids, mask, *a, **k); rows.extend(zip(input_ids, mask, new)); return new
+    monkeypatch.setattr(fcot.decoding, 'greedy_shrinking', spy_rows)
+    evaluate_student(smollm, recs, 'coin_flip', share_prefix=64, **kw)
+    assert len(shared) == 2 and len(rows) == 4
+    assert greedy_gap(smollm[0], rows) <= 0.25, greedy_gap(smollm[0], rows)
 
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."

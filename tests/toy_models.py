@@ -40,3 +40,18 @@ def train_toy_decoder(steps: int = 150, seed: int = 0):
         loss = model(input_ids=x, attention_mask=(x != tok.pad_token_id).long(), labels=y).loss
         opt.zero_grad(); loss.backward(); opt.step()
     return model.eval(), tok
+
+
+def greedy_gap(model, rows) -> float:
+    """For `rows` of (prompt ids, attention mask, new tokens) that a greedy decoding chose, the largest shortfall of a chosen
+    token's logit from the largest logit at its place, by the model's own forward over each row and its new tokens
+    (positions from the mask): 0 for an exact greedy decoding, small where bf16 rounded a near-tie the other way."""
+    import torch
+    worst = 0.
+    for ids, mask, new in rows:
+        seq, mk = torch.cat([ids, torch.tensor(new)]), torch.cat([mask, torch.ones(len(new), dtype=mask.dtype)])
+        with torch.inference_mode():
+            lg = model(input_ids=seq[None], attention_mask=mk[None], position_ids=(mk.cumsum(-1) - 1).clamp(min=0)[None]).logits[0].float()
+        lg = lg[len(ids) - 1:len(seq) - 1]
+        worst = max(worst, (lg.max(-1).values - lg[torch.arange(len(new)), torch.tensor(new)]).max().item())
+    return worst
