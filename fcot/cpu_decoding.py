@@ -74,14 +74,12 @@ def _split_attention(query, parts: list, mask, scaling: float, shared: tuple|Non
     B, H, _, D = query.shape
     KV, G = parts[0][0].shape[1], H // parts[0][0].shape[1]
     q = query.reshape(B, KV, G, D)
-    s = [torch.matmul(q, k.mT) for k, _ in parts]   # (rows, KV, groups, positions)
-    if shared is not None:   # (KV, rows x groups, D) @ (KV, D, P), seen as (rows, KV, groups, P)
+    s = torch.cat([torch.matmul(q, k.mT) for k, _ in parts], -1).float().mul_(scaling)   # (rows, KV, groups, positions)
+    if mask is not None: s = s.masked_fill_(~mask, float('-inf')) if mask.dtype == torch.bool else s + mask
+    if shared is not None:   # (KV, rows x groups, D) @ (KV, D, P), seen as (rows, KV, groups, P); every row sees it all
         P = shared[0].shape[2]
-        s = [torch.matmul(q.transpose(0, 1).reshape(KV, B * G, D), shared[0][0].mT).view(KV, B, G, P).transpose(0, 1)] + s
-    s = torch.cat(s, -1).float().mul_(scaling)
-    if mask is not None:
-        m = mask if shared is None else torch.cat([mask.new_ones(B, 1, 1, P) if mask.dtype == torch.bool else mask.new_zeros(B, 1, 1, P), mask], -1)
-        s = s.masked_fill_(~m, float('-inf')) if m.dtype == torch.bool else s + m
+        sh = torch.matmul(q.transpose(0, 1).reshape(KV, B * G, D), shared[0][0].mT).view(KV, B, G, P).transpose(0, 1)
+        s = torch.cat([sh.float().mul_(scaling), s], -1)
     p, o, i = s.softmax(-1).to(query.dtype), 0, 0
     if shared is not None:
         o, i = torch.matmul(p[..., :P].transpose(0, 1).reshape(KV, B * G, P), shared[1][0]).float().view(KV, B, G, D).transpose(0, 1), P
