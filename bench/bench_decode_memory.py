@@ -14,8 +14,8 @@ text is the same. Needs the shared data.
 import argparse, multiprocessing as mp, statistics, time, warnings
 
 
-def one(task: str, n: int, budget, threads: int, q, share_prefix: int = 64):
-    "One Few-shot-CoT evaluation in this process; puts its seconds, peak memory and texts on `q` (`bench_decode_prefix.py` uses it too)."
+def one(task: str, n: int, budget, threads: int, q, share_prefix: int = 64, precision: str|None = None):
+    "One Few-shot-CoT evaluation in this process (in `precision`, default the machine's fastest); puts its seconds, peak memory and texts on `q` (`bench_decode_prefix.py` uses it too)."
     import torch, transformers
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error(); warnings.filterwarnings('ignore')
@@ -24,7 +24,7 @@ def one(task: str, n: int, budget, threads: int, q, share_prefix: int = 64):
     from fcot.pretrained import fetch_pretrained
     from fcot.students import fast_precision
     from fcot.tasks import load_split
-    prec = fast_precision()
+    prec = precision or fast_precision()
     model, tok = load_model(str(fetch_pretrained('smollm2-135m')), dtype=prec)
     records = load_split(task)['test'][:n]
     cfg = EvalConfig(template='few_shot_cot', batch_size=64, max_batch_tokens=budget, share_prefix=share_prefix, max_new_tokens=160,

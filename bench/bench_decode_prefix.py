@@ -3,11 +3,11 @@
 
 The evaluation is the one a `smollm*` preset runs for its Few-shot-CoT baseline: the base SmolLM2-135M (`smollm2-135m`,
 from the package registry) on a task's test questions with the paper's exemplars, batch 64 bounded at 32,768 positions,
-up to 160 new tokens, in the precision this machine computes fastest. Each setting runs in a fresh process, the settings
+up to 160 new tokens, in the precision this machine computes fastest (or `--dtype`). Each setting runs in a fresh process, the settings
 in turns `--repeats` times; printed: seconds, peak resident memory (Linux's VmHWM) and, per turn and over the turns, the
 shared prefix's speed-up and whether every answer text is the same. Needs the shared data.
 
-    .venv/bin/python bench/bench_decode_prefix.py [--task date_understanding] [--n 64] [--threads 2] [--repeats 1]
+    .venv/bin/python bench/bench_decode_prefix.py [--task date_understanding] [--n 64] [--threads 2] [--repeats 1] [--dtype bf16|fp32]
 """
 import argparse, multiprocessing as mp, statistics
 from bench_decode_memory import one   # one evaluation in a fresh process
@@ -19,12 +19,13 @@ def main():
     ap.add_argument('--n', type=int, default=64)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--repeats', type=int, default=1)
+    ap.add_argument('--dtype', default=None, choices=['bf16', 'fp32'], help="default: this machine's fastest (fcot.students.fast_precision)")
     a = ap.parse_args()
     settings = {'every row': 0, 'shared prefix': 64}
     ctx, runs = mp.get_context('spawn'), {k: [] for k in settings}
     for r in range(a.repeats):
         for name, share in settings.items():
-            q = ctx.Queue(); p = ctx.Process(target=one, args=(a.task, a.n, 32768, a.threads, q, share)); p.start()
+            q = ctx.Queue(); p = ctx.Process(target=one, args=(a.task, a.n, 32768, a.threads, q, share, a.dtype)); p.start()
             res = q.get(); p.join()
             runs[name].append(res)
             print(f"turn {r + 1}, {name}: {res['seconds']:.1f} s, peak {res['peak_gb']:.2f} GB, "

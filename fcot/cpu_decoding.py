@@ -156,8 +156,8 @@ def _llama_step(model, rows: int):
     """For a CPU fp32 or bf16 `LlamaForCausalLM` with transformers' own forwards (no biases, SiLU MLP, RMSNorm), a function
     `step(tokens, positions, mask, cache, prefix=None) -> next tokens` that computes one greedy decoding step of up to `rows`
     rows (one token each, `mask` the rows' 2D attention masks including the new position) as transformers' Llama code does,
-    with the features first; None for any other model. In bf16, `prefix` (`_shared_prefix`, the first positions of every
-    row's cache) is attended to once for all rows (`_split_attention`'s `shared`)."""
+    with the features first; None for any other model. `prefix` (`_shared_prefix`, the first positions of every row's
+    cache) is attended to once for all rows (`_split_attention`'s `shared`)."""
     import torch, torch.nn.functional as F
     from transformers import LlamaForCausalLM
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
@@ -197,15 +197,16 @@ def _llama_step(model, rows: int):
         h = pad(m.embed_tokens(tokens).t(), w)
         cos, sin = (c[:, 0].t().contiguous() for c in m.rotary_emb(h, positions[:, None]))
         keep = mask[:, None, None] != 0   # (rows, 1, 1, positions), as SDPA's masks
-        P = prefix[0][0].shape[2] if split and prefix is not None else 0
+        P = prefix[0][0].shape[2] if prefix is not None else 0
         for (qkv_w, o_w, gu_w, down_w, n1, n2, attn), layer, shared in zip(layers, cache.layers, prefix if P else [None] * len(layers)):
             qkv = prod(qkv_w, norm(h, n1))
             qk = rope(qkv[:(H + KV) * D].view(H + KV, D, w)[..., :B], cos, sin)
             v = qkv[(H + KV) * D:].view(KV, D, w)[..., :B]
             k, v = layer.update(qk[H:].permute(2, 0, 1)[:, :, None], v.permute(2, 0, 1)[:, :, None])
             q = qk[:H].permute(2, 0, 1)[:, :, None]
-            o = (_split_attention(q, layer.segments(P), keep[..., P:], attn.scaling, shared) if split else
-                 _decode_attention(attn, q, k, v, keep, scaling=attn.scaling)[0])
+            if split: o = _split_attention(q, layer.segments(P), keep[..., P:], attn.scaling, shared)
+            elif P: o = _split_attention(q, [(k[..., P:, :], v[..., P:, :])], keep[..., P:], attn.scaling, shared)   # fp32 takes views
+            else: o = _decode_attention(attn, q, k, v, keep, scaling=attn.scaling)[0]
             h = h + prod(o_w, pad(o.reshape(B, H * D).t(), w))
             gu = prod(gu_w, norm(h, n2))
             h = h + prod(down_w, F.silu(gu[:I], inplace=True).mul_(gu[I:]))
