@@ -204,9 +204,8 @@ def _llama_step(model, rows: int):
             v = qkv[(H + KV) * D:].view(KV, D, w)[..., :B]
             k, v = layer.update(qk[H:].permute(2, 0, 1)[:, :, None], v.permute(2, 0, 1)[:, :, None])
             q = qk[:H].permute(2, 0, 1)[:, :, None]
-            if split: o = _split_attention(q, layer.segments(P), keep[..., P:], attn.scaling, shared)
-            elif P: o = _split_attention(q, [(k[..., P:, :], v[..., P:, :])], keep[..., P:], attn.scaling, shared)   # fp32 takes views
-            else: o = _decode_attention(attn, q, k, v, keep, scaling=attn.scaling)[0]
+            parts = layer.segments(P) if split else [(k[..., P:, :], v[..., P:, :])]   # an fp32 matmul takes views as they are
+            o = _split_attention(q, parts, keep[..., P:], attn.scaling, shared)
             h = h + prod(o_w, pad(o.reshape(B, H * D).t(), w))
             gu = prod(gu_w, norm(h, n2))
             h = h + prod(down_w, F.silu(gu[:I], inplace=True).mul_(gu[I:]))
