@@ -47,6 +47,22 @@ def _report(a):
     run_notebooks(a.preset, out, [a.name], force=True, params=params)
     print(out/f'{a.name}.ipynb')
 
+# %% ../nbs/11_cli.ipynb #b7c1d2e3
+def _compare(a):
+    "Two output folders of a preset, run by run (`fcot.significance.agreement_table`), and how many runs differ beyond chance."
+    from fcot.core import markdown
+    from fcot.significance import agreement_table
+    for d in (a.a_dir, a.b_dir):
+        if not (Path(d)/'results.jsonl').exists():
+            raise FcotError(f"{d} holds no preset results (no results.jsonl): give two output folders of `fcot reproduce`")
+    df = agreement_table(a.a_dir, a.b_dir)
+    if df.empty: print(f"no run with stored predictions is finished in both {a.a_dir} and {a.b_dir}"); return
+    n, differ, fdr = len(df), int((df['McNemar p'] < 0.05).sum()), int((df['BH q'] < 0.05).sum())
+    shown = df if a.all else df[df['McNemar p'] < 0.05]
+    if len(shown): print(markdown(shown.assign(**{c: shown[c].map('{:.2g}'.format) for c in ('McNemar p', 'BH q')})))
+    print(f"{n} runs in both folders; {differ} differ at McNemar p < 0.05 (about {0.05 * n:.1f} would by chance alone), "
+          f"{fdr} at Benjamini-Hochberg q < 0.05" + ('' if a.all else '; --all shows every run'))
+
 # %% ../nbs/11_cli.ipynb #3fe69dd2
 def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int = 2, fresh: bool = False,
               only: list|None = None, dry_run: bool = False, notebooks_only: bool = False, allow_cpu: bool = False,
@@ -384,6 +400,12 @@ def build_parser(expand: str|None = None) -> argparse.ArgumentParser:
     r.add_argument('--out-dir', default=None, help='default: outputs/PRESET')
     r.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='notebook parameter')
     r.set_defaults(func=_report)
+    c = sub.add_parser('compare', help='two output folders of a preset (a run again, another machine), run by run: accuracies with 95%% '
+                                       'intervals, exact McNemar on the same questions, completions the same')
+    c.add_argument('a_dir', metavar='A', help='an output folder of `fcot reproduce`, e.g. outputs/smollm-quick')
+    c.add_argument('b_dir', metavar='B', help='another one of the same preset')
+    c.add_argument('--all', action='store_true', help='list every run in both, not only those that differ at p < 0.05')
+    c.set_defaults(func=_compare)
     rp = sub.add_parser('reproduce', help="the paper's tables and figures: every run of a preset, then the report notebooks (papermill)")
     rp.add_argument('--preset', default='cpu', help="cpu (the embedded default, about ten minutes on two cores), recorded (the real tasks with "
                                                     "the recorded text-davinci-002 teacher), smollm-quick / smollm (the same with the pretrained "

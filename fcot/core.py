@@ -256,14 +256,19 @@ def _flat(df):
 
 # %% ../nbs/00_core.ipynb #2a664aa3
 def markdown(df, digits: int = 1) -> str:
-    "`df` as a GitHub Markdown table: floats with `digits` decimals, missing values as '–'."
-    import pandas as pd
+    """`df` as a GitHub Markdown table: floats with `digits` decimals, strings as they are (a p-value written '3e-13' stays so;
+    tabulate would read it as a number and round it to 0.0), missing values as '–', numeric columns aligned right."""
+    import numpy as np, pandas as pd
     from tabulate import tabulate   # what pandas' `to_markdown` calls; called directly, since that one prints NaN as 'nan'
     df = _flat(df)
-    cell = lambda v: (v.replace('|', '\\|').replace('\n', ' ') if isinstance(v, str) else
-                      None if pd.api.types.is_scalar(v) and pd.isna(v) else v)
+    def cell(v):
+        if isinstance(v, str): return v.replace('|', '\\|').replace('\n', ' ')
+        if pd.api.types.is_scalar(v) and pd.isna(v): return '–'
+        return f'{v:.{digits}f}' if isinstance(v, (float, np.floating)) else str(v)
     rows = [[cell(str(i))] + [cell(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
-    return tabulate(rows, headers=['', *map(str, df.columns)], tablefmt='pipe', floatfmt=f'.{digits}f', missingval='–') + '\n'
+    align = ['left'] + ['right' if pd.api.types.is_numeric_dtype(t) else 'left' for t in df.dtypes]
+    return tabulate(rows, headers=['', *map(str, df.columns)], tablefmt='pipe', disable_numparse=True, colalign=align) + '\n'
+
 
 # %% ../nbs/00_core.ipynb #b68f0577
 def save_table(df, out_dir: str|Path, name: str, digits: int = 1) -> list[Path]:

@@ -308,9 +308,9 @@ def curation_table(rows, cfg: PresetConfig) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(['task', 'D']) if out else pd.DataFrame()
 
 # %% ../nbs/10_report.ipynb #6eb514fd
-def run_predictions(out_dir: str|Path, spec: RunSpec) -> dict[str, dict]:
-    "A run's stored predictions by question id (empty when the run or its predictions are absent)."
-    p = Path(out_dir)/'runs'/spec.key/'predictions.jsonl'
+def run_predictions(out_dir: str|Path, spec: RunSpec|str) -> dict[str, dict]:
+    "A run's stored predictions by question id (`spec` or its run key; empty when the run or its predictions are absent)."
+    p = Path(out_dir)/'runs'/(spec if isinstance(spec, str) else spec.key)/'predictions.jsonl'
     return {r['id']: r for r in read_jsonl(p)} if p.exists() else {}
 
 # %% ../nbs/10_report.ipynb #56183880

@@ -6,17 +6,18 @@
 from __future__ import annotations
 import math
 from pathlib import Path
+import numpy as np
 import pandas as pd
 
 from .core import read_json
-from .stats import aligned, paired_diff, seed_summary
+from .stats import aligned, mcnemar, paired_diff, seed_summary, wilson
 from .presets import PresetConfig, RunSpec
 from .reproduce import load_results
 from .report import index_rows, accuracy_of, task_title, run_predictions, _student_spec
 
 # %% auto #0
 __all__ = ['CONTRAST_TASKS', 'PAPER_METHODS', 'correctness', 'compare', 'comparison_table', 'paper_claims', 'effect_claims',
-           'claim_table', 'paper_results', 'paper_table', 'seed_table']
+           'claim_table', 'paper_results', 'paper_table', 'seed_table', 'agreement_table']
 
 # %% ../nbs/10_significance.ipynb #56feb850
 def correctness(out_dir: str|Path, spec: RunSpec) -> dict[str, bool]:
@@ -42,7 +43,8 @@ def comparison_table(out_dir: str|Path, pairs: list[tuple[str, RunSpec, RunSpec]
         out.append({'task': task_title(a.task), 'comparison': label, 'A (%)': accuracy_of(idx, a), 'B (%)': accuracy_of(idx, b),
                     'A - B (points)': d.get('diff', math.nan), '95% CI low': d.get('lo', math.nan), '95% CI high': d.get('hi', math.nan),
                     'McNemar p': f"{d['p']:.2g}" if d else None, 'questions': d.get('n', math.nan)})
-    return pd.DataFrame(out).set_index(['task', 'comparison']) if out else pd.DataFrame()
+    if not out: return pd.DataFrame()
+    return pd.DataFrame(out).astype({'questions': 'Int64'}).set_index(['task', 'comparison'])
 
 # %% ../nbs/10_significance.ipynb #c4cefe3e
 def paper_claims(cfg: PresetConfig) -> list[dict]:
@@ -179,3 +181,26 @@ def seed_table(rows, cfg: PresetConfig) -> pd.DataFrame:
             out.append({'task': task_title(t), 'method': label, **accs, 'seeds run': sm['seeds'], 'mean': sm['mean'], 'sd': sm['sd'],
                         'min': sm['min'], 'max': sm['max']})
     return pd.DataFrame(out).set_index(['task', 'method']) if out else pd.DataFrame()
+
+# %% ../nbs/10_significance.ipynb #a91c0e02
+def agreement_table(a_dir: str|Path, b_dir: str|Path) -> pd.DataFrame:
+    """Each run that folders `a_dir` and `b_dir` both finished and stored predictions for, indexed by run key: questions both
+    answered, accuracy (%) and 95% Wilson interval in each, right in A only / B only, exact McNemar p, Benjamini-Hochberg q
+    over the table's runs, and completions that are the same text."""
+    from scipy.stats import false_discovery_control
+    keys = [k for k in dict.fromkeys(r['key'] for r in load_results(a_dir)) if k in {r['key'] for r in load_results(b_dir)}]
+    out = []
+    for k in keys:
+        pa, pb = run_predictions(a_dir, k), run_predictions(b_dir, k)
+        ids = sorted(set(pa) & set(pb))
+        if not ids: continue
+        a, b = (np.array([bool(p[i]['correct']) for i in ids]) for p in (pa, pb))
+        m, (la, ha), (lb, hb) = mcnemar(a, b), wilson(a.sum(), len(ids)), wilson(b.sum(), len(ids))
+        out.append({'run': k, 'questions': len(ids), 'A (%)': 100 * a.mean(), 'A 95% CI': f'[{100 * la:.1f}, {100 * ha:.1f}]',
+                    'B (%)': 100 * b.mean(), 'B 95% CI': f'[{100 * lb:.1f}, {100 * hb:.1f}]', 'A only': m['a_only'],
+                    'B only': m['b_only'], 'McNemar p': m['p'],
+                    'same text': sum(pa[i].get('completion') == pb[i].get('completion') for i in ids)})
+    if not out: return pd.DataFrame()
+    df = pd.DataFrame(out).set_index('run')
+    df.insert(df.columns.get_loc('McNemar p') + 1, 'BH q', false_discovery_control(df['McNemar p'].to_numpy()))
+    return df
