@@ -151,13 +151,145 @@ def _best_widths(products: list, rows: int) -> list[int]:
     return _WIDTHS[key]
 
 
+# %% ../nbs/07_cpu_decoding.ipynb #c7a1f0e2
+_KERNELS_SRC = r'''#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+static inline float bf(at::BFloat16 x) { uint32_t u = uint32_t(x.x) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+
+// One query per row. q (B, H, D), any strides; k, v (>= B, KV, T, D), the last dimension contiguous (views of a cache's
+// buffers); keep (>= B, T) bool, contiguous rows. Scores, softmax and sums in fp32. Returns the heads' outputs features
+// first, (H * D, width) bf16, columns from B on zero.
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& keep,
+                               double scale, int64_t width) {
+  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4 && keep.dim() == 2, "decode_attention: q (B, H, D), k, v (B, KV, T, D), keep (B, T)");
+  TORCH_CHECK(q.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16 &&
+              keep.scalar_type() == at::kBool, "decode_attention: bf16 q, k, v and a bool keep");
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), KV = k.size(1), T = k.size(2);
+  TORCH_CHECK(k.stride(3) == 1 && v.stride(3) == 1 && keep.stride(1) == 1 && H % KV == 0 && width >= B && k.size(0) >= B &&
+              v.size(0) >= B && keep.size(0) >= B && keep.size(1) == T && k.size(3) == D && v.sizes() == k.sizes(), "decode_attention: shapes or strides");
+  const int64_t G = H / KV;
+  auto out = torch::zeros({H * D, width}, q.options());
+  const at::BFloat16 *qp = q.data_ptr<at::BFloat16>(), *kp = k.data_ptr<at::BFloat16>(), *vp = v.data_ptr<at::BFloat16>();
+  const bool *mp = keep.data_ptr<bool>();
+  at::BFloat16 *op = out.data_ptr<at::BFloat16>();
+  const int64_t q0 = q.stride(0), q1 = q.stride(1), q2 = q.stride(2), k0 = k.stride(0), k1 = k.stride(1), k2 = k.stride(2);
+  const int64_t v0 = v.stride(0), v1 = v.stride(1), v2 = v.stride(2), m0 = keep.stride(0);
+  const float sc = float(scale);
+  at::parallel_for(0, B * KV, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> qf(G * D), s(G * T), acc(G * D), row(D), mx(G), z(G);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / KV, h = i % KV;
+      const at::BFloat16 *kb = kp + b * k0 + h * k1, *vb = vp + b * v0 + h * v1;
+      const bool *m = mp + b * m0;
+      for (int64_t g = 0; g < G; ++g) {
+        for (int64_t e = 0; e < D; ++e) qf[g * D + e] = bf(qp[b * q0 + (h * G + g) * q1 + e * q2]) * sc;
+        mx[g] = -std::numeric_limits<float>::infinity(); z[g] = 0.f;
+      }
+      for (int64_t t = 0; t < T; ++t) {          // the scores: each key row read once for the group's queries
+        if (!m[t]) continue;
+        const at::BFloat16 *kr = kb + t * k2;
+        #pragma omp simd
+        for (int64_t e = 0; e < D; ++e) row[e] = bf(kr[e]);
+        for (int64_t g = 0; g < G; ++g) {
+          const float *qg = qf.data() + g * D;
+          float dot = 0.f;
+          #pragma omp simd reduction(+:dot)
+          for (int64_t e = 0; e < D; ++e) dot += qg[e] * row[e];
+          s[g * T + t] = dot; mx[g] = std::max(mx[g], dot);
+        }
+      }
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t t = 0; t < T; ++t) if (m[t]) { const float p = std::exp(s[g * T + t] - mx[g]); s[g * T + t] = p; z[g] += p; }
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t t = 0; t < T; ++t) {          // the weighted values: each value row read once
+        if (!m[t]) continue;
+        const at::BFloat16 *vr = vb + t * v2;
+        #pragma omp simd
+        for (int64_t e = 0; e < D; ++e) row[e] = bf(vr[e]);
+        for (int64_t g = 0; g < G; ++g) {
+          const float p = s[g * T + t];
+          float *a = acc.data() + g * D;
+          #pragma omp simd
+          for (int64_t e = 0; e < D; ++e) a[e] += p * row[e];
+        }
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        const float inv = z[g] > 0.f ? 1.f / z[g] : 0.f;
+        for (int64_t e = 0; e < D; ++e) op[((h * G + g) * D + e) * width + b] = at::BFloat16(acc[g * D + e] * inv);
+      }
+    }
+  });
+  return out;
+}
+
+// LlamaRMSNorm of x (features, columns) bf16, contiguous, over the features, as transformers computes it: in fp32, the
+// normalised value rounded to bf16, then times the weight (rounded to bf16).
+torch::Tensor rms_norm_features(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && w.is_contiguous() && x.scalar_type() == at::kBFloat16 &&
+              w.scalar_type() == at::kBFloat16 && w.numel() == x.size(0), "rms_norm_features: x (features, columns) and w (features,), bf16, contiguous");
+  const int64_t F = x.size(0), C = x.size(1);
+  auto out = torch::empty_like(x);
+  const at::BFloat16 *xp = x.data_ptr<at::BFloat16>(), *wp = w.data_ptr<at::BFloat16>();
+  at::BFloat16 *op = out.data_ptr<at::BFloat16>();
+  std::vector<float> r(C, 0.f);
+  for (int64_t f = 0; f < F; ++f) {
+    const at::BFloat16 *xr = xp + f * C;
+    #pragma omp simd
+    for (int64_t c = 0; c < C; ++c) { const float a = bf(xr[c]); r[c] += a * a; }
+  }
+  for (int64_t c = 0; c < C; ++c) r[c] = 1.f / std::sqrt(r[c] / float(F) + float(eps));
+  for (int64_t f = 0; f < F; ++f) {
+    const float wf = bf(wp[f]);
+    const at::BFloat16 *xr = xp + f * C;
+    at::BFloat16 *orow = op + f * C;
+    for (int64_t c = 0; c < C; ++c) orow[c] = at::BFloat16(wf * bf(at::BFloat16(bf(xr[c]) * r[c])));
+  }
+  return out;
+}
+'''
+
+@functools.cache
+def _cpu_kernels():
+    """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`; see above), built once per
+    kind of CPU into torch's extension cache and loaded; None where they cannot be built (no C++ compiler: one
+    warning) or `FCOT_CPU_KERNELS=0` turns them off."""
+    import hashlib, os, platform, shutil, sys, warnings
+    from pathlib import Path
+    if os.environ.get('FCOT_CPU_KERNELS', '1') == '0': return None
+    path = os.environ.get('PATH')
+    try:
+        from torch.utils.cpp_extension import load_inline
+        if shutil.which('ninja') is None:   # torch builds with ninja from the PATH: the one installed with fcot otherwise
+            os.environ['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), path or ''])
+        cpu = platform.processor() + platform.machine()
+        try: cpu += next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')), '')   # -march=native:
+        except OSError: pass                                                                                      # one build per kind of CPU
+        name = 'fcot_cpu_kernels_' + hashlib.sha1(cpu.encode()).hexdigest()[:10]
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features'],
+                               extra_cflags=['-O3', '-march=native', '-fopenmp'], extra_ldflags=['-fopenmp'], verbose=False)
+    except Exception as e:
+        warnings.warn(f"fcot could not build its C++ decoding kernels ({type(e).__name__}: {str(e).strip()[:300]}); bf16 decoding on "
+                      "this CPU uses SDPA and torch's operations instead, about 1.1x slower. A C++ compiler (g++) builds them.")
+        return None
+    finally:
+        if path is not None: os.environ['PATH'] = path
+
 # %% ../nbs/07_cpu_decoding.ipynb #b2c3d4e5
 def _llama_step(model, rows: int):
     """For a CPU fp32 or bf16 `LlamaForCausalLM` with transformers' own forwards (no biases, SiLU MLP, RMSNorm), a function
     `step(tokens, positions, mask, cache, prefix=None) -> next tokens` that computes one greedy decoding step of up to `rows`
     rows (one token each, `mask` the rows' 2D attention masks including the new position) as transformers' Llama code does,
     with the features first; None for any other model. `prefix` (`_shared_prefix`, the first positions of every row's
-    cache) is attended to once for all rows (`_split_attention`'s `shared`)."""
+    cache) is attended to once for all rows (`_split_attention`'s `shared`). In bf16 the attention to the rows' own positions
+    and the RMSNorms are fcot's C++ kernels (`_cpu_kernels`) where they could be built, else SDPA and torch's operations."""
     import torch, torch.nn.functional as F
     from transformers import LlamaForCausalLM
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
@@ -176,10 +308,12 @@ def _llama_step(model, rows: int):
     head = mm(model.lm_head.weight)
     widths = _best_widths([w for l in layers for w in l[:4]] + [head], rows)
     split = p.dtype == torch.bfloat16   # the cache in a contiguous part and a newer one (`_GrowingLayer.segments`)
+    kern = _cpu_kernels() if split else None   # bf16: fcot's C++ attention and RMSNorm where they could be built (see above)
     def prod(Wf, x):   # x (features, columns) -> W @ x
         W, first = Wf
         return torch.mm(W, x) if first else torch.mm(x.t(), W.t()).t()
     def norm(x, n):   # LlamaRMSNorm over the features (dimension 0), in fp32 as it computes
+        if kern is not None: return kern.rms_norm_features(x, n.weight, n.variance_epsilon)
         f = x.float()
         return n.weight[:, None] * (f * torch.rsqrt(f.pow(2).mean(0, keepdim=True) + n.variance_epsilon)).to(x.dtype)
     def rope(x, cos, sin):   # apply_rotary_pos_emb on (heads, D, rows)
@@ -197,16 +331,24 @@ def _llama_step(model, rows: int):
         h = pad(m.embed_tokens(tokens).t(), w)
         cos, sin = (c[:, 0].t().contiguous() for c in m.rotary_emb(h, positions[:, None]))
         keep = mask[:, None, None] != 0   # (rows, 1, 1, positions), as SDPA's masks
+        keep2 = keep[:, 0, 0].contiguous() if kern is not None else None
         P = prefix[0][0].shape[2] if prefix is not None else 0
         for (qkv_w, o_w, gu_w, down_w, n1, n2, attn), layer, shared in zip(layers, cache.layers, prefix if P else [None] * len(layers)):
             qkv = prod(qkv_w, norm(h, n1))
             qk = rope(qkv[:(H + KV) * D].view(H + KV, D, w)[..., :B], cos, sin)
             v = qkv[(H + KV) * D:].view(KV, D, w)[..., :B]
             k, v = layer.update(qk[H:].permute(2, 0, 1)[:, :, None], v.permute(2, 0, 1)[:, :, None])
-            q = qk[:H].permute(2, 0, 1)[:, :, None]
-            parts = layer.segments(P) if split else [(k[..., P:, :], v[..., P:, :])]   # an fp32 matmul takes views as they are
-            o = _split_attention(q, parts, keep[..., P:], attn.scaling, shared)
-            h = h + prod(o_w, pad(o.reshape(B, H * D).t(), w))
+            q = qk[:H].permute(2, 0, 1)
+            if kern is not None and not P:   # the heads' outputs come features first, `w` columns
+                o = kern.decode_attention(q, k, v, keep2, attn.scaling, w)
+            elif split and not P:   # bf16 without the kernels: SDPA's CPU flash kernel reads the cache's views in place; q copied,
+                                    # as its strided view made that kernel 1.4x slower
+                o = F.scaled_dot_product_attention(q[:, :, None].contiguous(), k, v, attn_mask=keep, scale=attn.scaling, enable_gqa=H != KV)
+                o = pad(o.reshape(B, H * D).t(), w)
+            else:
+                parts = layer.segments(P) if split else [(k[..., P:, :], v[..., P:, :])]   # an fp32 matmul takes views as they are
+                o = pad(_split_attention(q[:, :, None], parts, keep[..., P:], attn.scaling, shared).reshape(B, H * D).t(), w)
+            h = h + prod(o_w, o)
             gu = prod(gu_w, norm(h, n2))
             h = h + prod(down_w, F.silu(gu[:I], inplace=True).mul_(gu[I:]))
         return argmax(norm(h, m.norm))[:B]

@@ -95,6 +95,28 @@ def test_few_shot_prompts_share_the_exemplars_cache(smollm, real_data, monkeypat
     assert len(shared) == 2 and len(rows) == 4
     assert greedy_gap(smollm[0], rows) <= 0.25, greedy_gap(smollm[0], rows)
 
+def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
+    """In bf16 `_llama_step` takes its attention and RMSNorm from fcot's C++ kernels where a compiler built them, else from SDPA
+    and torch's operations; either way every new token is transformers' own greedy choice up to bf16's rounding (within 0.25
+    of the largest logit, by transformers' forward over each row and its new tokens), rows of several lengths batched."""
+    import fcot.cpu_decoding, fcot.decoding
+    from toy_models import greedy_gap
+    model, tok = smollm
+    if next(model.parameters()).dtype != torch.bfloat16: pytest.skip('bf16 decoding is not used on this CPU')
+    prompts = ['Q: What is 2 + 3?\nA:', 'Q: Name a colour.\nA:', 'Take the last letters of each word in "Tom Ann Lee" and concatenate them. ###',
+               'A coin is heads up. Sam flips the coin. Is the coin still heads up? ###', 'Q: Write a story about a dragon.\nA:']
+    greedy = fcot.decoding.greedy_shrinking
+    for with_kernels in (True, False):
+        if with_kernels and fcot.cpu_decoding._cpu_kernels() is None: continue   # no C++ compiler here (it warned)
+        if not with_kernels: monkeypatch.setattr(fcot.cpu_decoding, '_cpu_kernels', lambda: None)
+        rows = []
+        def spy_rows(model, input_ids, mask, *a, **k):
+            new = greedy(model, input_ids, mask, *a, **k); rows.extend(zip(input_ids, mask, new)); return new
+        monkeypatch.setattr(fcot.decoding, 'greedy_shrinking', spy_rows)
+        batched_generate(model, tok, prompts, 24, progress=False)
+        assert len(rows) == len(prompts) and len({int(m.sum()) for _, m, _ in rows}) > 1
+        assert greedy_gap(model, rows) <= 0.25, (with_kernels, greedy_gap(model, rows))
+
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
     import fcot.training
