@@ -257,10 +257,15 @@ torch::Tensor rms_norm_features(const torch::Tensor& x, const torch::Tensor& w, 
 @functools.cache
 def _cpu_kernels():
     """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`; see above), built once per
-    kind of CPU into torch's extension cache and loaded; None where they cannot be built (no C++ compiler: one
-    warning) or `FCOT_CPU_KERNELS=0` turns them off."""
+    kind of CPU into fcot's cache (`kernels/` in `fcot.core.cache_dir()`) and loaded; None where they cannot be built (no
+    C++ compiler: one warning) or `FCOT_CPU_KERNELS=0` turns them off. Processes building at once take turns under a lock
+    that the system releases when its holder dies, so a build killed half way never leaves the next one waiting on torch's
+    own lock file (which it would, for ever)."""
     import hashlib, os, platform, shutil, sys, warnings
     from pathlib import Path
+    from fcot.core import cache_dir
+    try: import fcntl
+    except ImportError: fcntl = None   # Windows: no lock (and its compiler takes other flags)
     if os.environ.get('FCOT_CPU_KERNELS', '1') == '0': return None
     path = os.environ.get('PATH')
     try:
@@ -271,9 +276,13 @@ def _cpu_kernels():
         try: cpu += next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')), '')   # -march=native:
         except OSError: pass                                                                                      # one build per kind of CPU
         name = 'fcot_cpu_kernels_' + hashlib.sha1(cpu.encode()).hexdigest()[:10]
-        with warnings.catch_warnings():
+        build = cache_dir()/'kernels'/name
+        build.mkdir(parents=True, exist_ok=True)
+        with open(build/'fcot.lock', 'w') as lock, warnings.catch_warnings():
+            if fcntl: fcntl.flock(lock, fcntl.LOCK_EX)   # released by the system if this process dies
+            if fcntl: (build/'lock').unlink(missing_ok=True)   # torch's lock, left by a killed build: nobody else builds now
             warnings.simplefilter('ignore')
-            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features'],
+            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features'], build_directory=str(build),
                                extra_cflags=['-O3', '-march=native', '-fopenmp'], extra_ldflags=['-fopenmp'], verbose=False)
     except Exception as e:
         warnings.warn(f"fcot could not build its C++ decoding kernels ({type(e).__name__}: {str(e).strip()[:300]}); bf16 decoding on "
