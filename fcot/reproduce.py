@@ -22,11 +22,27 @@ from .presets import METHODS, STUDENT_BASELINES, RunSpec, PresetConfig, is_offli
 __all__ = ['environment', 'plan', 'run_preset', 'reuse_results', 'load_results', 'add_result', 'check_config', 'dry_run']
 
 # %% ../nbs/09_reproduce.ipynb #9310d3fc
+def _code_version() -> str|None:
+    """The git commit of the checkout fcot runs from, with `+changes` when its code (`fcot/`, `nbs/`) differs from it; None
+    for an installed package or without git."""
+    import subprocess, fcot
+    root = Path(fcot.__file__).resolve().parent.parent
+    try:
+        git = lambda *a: subprocess.run(['git', '-C', str(root), *a], capture_output=True, text=True, timeout=20)
+        head = git('rev-parse', 'HEAD')
+        if head.returncode or not (root/'nbs').is_dir(): return None
+        dirty = git('status', '--porcelain', '--', 'fcot', 'nbs').stdout.strip()
+        return head.stdout.strip() + ('+changes' if dirty else '')
+    except (OSError, subprocess.SubprocessError): return None
+
 def environment() -> dict:
-    "Library versions and machine facts that the numbers depend on."
-    import torch, transformers, tokenizers, datasets
+    "Library versions, the code's version and machine facts that the numbers depend on."
+    import torch, transformers, tokenizers, datasets, fcot
+    try: cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), None)
+    except OSError: cpu = None
     return {'python': platform.python_version(), 'torch': torch.__version__, 'transformers': transformers.__version__,
-            'tokenizers': tokenizers.__version__, 'datasets': datasets.__version__, 'machine': platform.machine(),
+            'tokenizers': tokenizers.__version__, 'datasets': datasets.__version__, 'fcot': fcot.__version__,
+            'commit': _code_version(), 'machine': platform.machine(), 'cpu': cpu or platform.processor() or None,
             'torch_threads': torch.get_num_threads(), 'cuda': torch.cuda.is_available()}
 
 # %% ../nbs/09_reproduce.ipynb #638dd969
