@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'default_data_dir', 'data_dir', 'data_file', 'read_json',
-           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable', 'Config',
-           'markdown', 'save_table', 'cut_at_stop', 'pad_with_eos', 'seed_everything', 'sha256_file', 'redact',
-           'peak_memory_gb']
+__all__ = ['DATA_ENV', 'FcotError', 'project_root', 'cache_dir', 'cpuinfo', 'default_data_dir', 'data_dir', 'data_file',
+           'read_json', 'iter_jsonl', 'read_jsonl', 'write_jsonl', 'write_json', 'append_jsonl', 'check_writable',
+           'Config', 'markdown', 'save_table', 'cut_at_stop', 'pad_with_eos', 'seed_everything', 'sha256_file',
+           'redact', 'peak_memory_gb']
 
 # %% ../nbs/00_core.ipynb #f5b26b79
 class FcotError(Exception):
@@ -32,6 +32,13 @@ def project_root() -> Path:
 def cache_dir() -> Path:
     "fcot's user cache directory (`$XDG_CACHE_HOME/fcot` or `~/.cache/fcot`)."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fcot'
+
+# %% ../nbs/00_core.ipynb #3c1e0f7a
+def cpuinfo(field: str) -> str|None:
+    "The value of the first `field` line of `/proc/cpuinfo` (`'model name'`, `'flags'`, ...); None where there is none (not Linux)."
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: return None
+    return next((l.split(':', 1)[1].strip() for l in lines if l.split(':', 1)[0].strip() == field and ':' in l), None)
 
 # %% ../nbs/00_core.ipynb #ababb0fb
 def default_data_dir() -> Path:

@@ -262,8 +262,7 @@ def _cpu_kernels():
     that the system releases when its holder dies, so a build killed half way never leaves the next one waiting on torch's
     own lock file (which it would, for ever)."""
     import hashlib, os, platform, shutil, sys, warnings
-    from pathlib import Path
-    from fcot.core import cache_dir
+    from fcot.core import cache_dir, cpuinfo
     try: import fcntl
     except ImportError: fcntl = None   # Windows: no lock (and its compiler takes other flags)
     if os.environ.get('FCOT_CPU_KERNELS', '1') == '0': return None
@@ -272,9 +271,7 @@ def _cpu_kernels():
         from torch.utils.cpp_extension import load_inline
         if shutil.which('ninja') is None:   # torch builds with ninja from the PATH: the one installed with fcot otherwise
             os.environ['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), path or ''])
-        cpu = platform.processor() + platform.machine()
-        try: cpu += next((l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')), '')   # -march=native:
-        except OSError: pass                                                                                      # one build per kind of CPU
+        cpu = platform.processor() + platform.machine() + (cpuinfo('flags') or '')   # -march=native: one build per kind of CPU
         name = 'fcot_cpu_kernels_' + hashlib.sha1(cpu.encode()).hexdigest()[:10]
         build = cache_dir()/'kernels'/name
         build.mkdir(parents=True, exist_ok=True)
@@ -340,8 +337,8 @@ def _llama_step(model, rows: int):
         h = pad(m.embed_tokens(tokens).t(), w)
         cos, sin = (c[:, 0].t().contiguous() for c in m.rotary_emb(h, positions[:, None]))
         keep = mask[:, None, None] != 0   # (rows, 1, 1, positions), as SDPA's masks
-        keep2 = keep[:, 0, 0].contiguous() if kern is not None else None
         P = prefix[0][0].shape[2] if prefix is not None else 0
+        keep2 = mask.ne(0) if kern is not None and not P else None   # (rows, positions), as `decode_attention` takes it
         for (qkv_w, o_w, gu_w, down_w, n1, n2, attn), layer, shared in zip(layers, cache.layers, prefix if P else [None] * len(layers)):
             qkv = prod(qkv_w, norm(h, n1))
             qk = rope(qkv[:(H + KV) * D].view(H + KV, D, w)[..., :B], cos, sin)

@@ -8,7 +8,7 @@ import dataclasses, platform, shutil, threading, time
 from pathlib import Path
 from tqdm.auto import tqdm
 
-from .core import Config, FcotError, read_jsonl, append_jsonl, write_json, write_jsonl
+from .core import Config, FcotError, cpuinfo, read_jsonl, append_jsonl, write_json, write_jsonl
 from .datasources import data_source
 from .teachers import CotConfig, estimate_run
 from .students import PRESETS as STUDENT_PRESETS
@@ -38,11 +38,9 @@ def _code_version() -> str|None:
 def environment() -> dict:
     "Library versions, the code's version and machine facts that the numbers depend on."
     import torch, transformers, tokenizers, datasets, fcot
-    try: cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), None)
-    except OSError: cpu = None
     return {'python': platform.python_version(), 'torch': torch.__version__, 'transformers': transformers.__version__,
             'tokenizers': tokenizers.__version__, 'datasets': datasets.__version__, 'fcot': fcot.__version__,
-            'commit': _code_version(), 'machine': platform.machine(), 'cpu': cpu or platform.processor() or None,
+            'commit': _code_version(), 'machine': platform.machine(), 'cpu': cpuinfo('model name') or platform.processor() or None,
             'torch_threads': torch.get_num_threads(), 'cuda': torch.cuda.is_available()}
 
 # %% ../nbs/09_reproduce.ipynb #638dd969

@@ -188,7 +188,8 @@ def agreement_table(a_dir: str|Path, b_dir: str|Path) -> pd.DataFrame:
     answered, accuracy (%) and 95% Wilson interval in each, right in A only / B only, exact McNemar p, Benjamini-Hochberg q
     over the table's runs, and completions that are the same text."""
     from scipy.stats import false_discovery_control
-    keys = [k for k in dict.fromkeys(r['key'] for r in load_results(a_dir)) if k in {r['key'] for r in load_results(b_dir)}]
+    in_b = {r['key'] for r in load_results(b_dir)}
+    keys = [k for k in dict.fromkeys(r['key'] for r in load_results(a_dir)) if k in in_b]
     out = []
     for k in keys:
         pa, pb = run_predictions(a_dir, k), run_predictions(b_dir, k)

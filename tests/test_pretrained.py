@@ -105,17 +105,20 @@ def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
     if next(model.parameters()).dtype != torch.bfloat16: pytest.skip('bf16 decoding is not used on this CPU')
     prompts = ['Q: What is 2 + 3?\nA:', 'Q: Name a colour.\nA:', 'Take the last letters of each word in "Tom Ann Lee" and concatenate them. ###',
                'A coin is heads up. Sam flips the coin. Is the coin still heads up? ###', 'Q: Write a story about a dragon.\nA:']
-    greedy = fcot.decoding.greedy_shrinking
+    greedy, kernels, calls = fcot.decoding.greedy_shrinking, fcot.cpu_decoding._cpu_kernels(), []
+    class Counted:   # the kernels, counting their calls
+        def __getattr__(self, name): return lambda *a: calls.append(name) or getattr(kernels, name)(*a)
     for with_kernels in (True, False):
-        if with_kernels and fcot.cpu_decoding._cpu_kernels() is None: continue   # no C++ compiler here (it warned)
-        if not with_kernels: monkeypatch.setattr(fcot.cpu_decoding, '_cpu_kernels', lambda: None)
-        rows = []
+        if with_kernels and kernels is None: continue   # no C++ compiler here (it warned)
+        monkeypatch.setattr(fcot.cpu_decoding, '_cpu_kernels', (lambda: Counted()) if with_kernels else (lambda: None))
+        rows, calls[:] = [], []
         def spy_rows(model, input_ids, mask, *a, **k):
             new = greedy(model, input_ids, mask, *a, **k); rows.extend(zip(input_ids, mask, new)); return new
         monkeypatch.setattr(fcot.decoding, 'greedy_shrinking', spy_rows)
         batched_generate(model, tok, prompts, 24, progress=False)
         assert len(rows) == len(prompts) and len({int(m.sum()) for _, m, _ in rows}) > 1
         assert greedy_gap(model, rows) <= 0.25, (with_kernels, greedy_gap(model, rows))
+        assert set(calls) == ({'decode_attention', 'rms_norm_features'} if with_kernels else set()), set(calls)   # the step used them
 
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
