@@ -70,14 +70,17 @@ def _split_sizes(cfg: PresetConfig) -> dict:
     return {k: v for k, v in sizes.items() if v is not None}
 
 # %% ../nbs/09_reproduce.ipynb #d40c1fd6
+# seconds per question of each kind of run, relative to a Fine-tune-CoT run's per training question (median over the runs of
+# `outputs/smollm`, SmolLM2-135M, bf16 on the AMX machine): a run's cost is its questions times this weight
+_COST_WEIGHTS = {'zero_shot': 2.4, 'zero_shot_cot': 13, 'few_shot_cot': 10, 'vanilla': 9, 'ft_cot': 20}
+
 def _cost(spec: RunSpec, sizes: dict|None = None) -> float:
-    """Rough relative cost of a run (training questions, or test questions for the prompted baselines), to start the longest
-    first and to weight the progress bar, so that its ETA holds although runs differ 100-fold in size."""
+    """Rough relative cost of a run (training questions, or test questions for the prompted baselines, times `_COST_WEIGHTS`),
+    to start the longest first and to weight the progress bar, so that its ETA holds although runs differ 100-fold in size."""
     n_train, n_test = (sizes or {}).get((spec.task, spec.split), (None, None))
-    if spec.method in STUDENT_BASELINES: return (n_test or 150) * (1 if spec.method == 'zero_shot' else 4)   # measured on SmolLM2
+    if spec.method in STUDENT_BASELINES: return (n_test or 150) * _COST_WEIGHTS[spec.method]
     if spec.method not in ('vanilla', 'ft_cot'): return 1 if spec.method == 'teacher' else 0.1
-    n = spec.n_train or n_train or 400
-    return n * (7 if spec.method == 'vanilla' else 20 * spec.D)   # measured: a vanilla run takes about a third of a D = 1 run
+    return (spec.n_train or n_train or 400) * _COST_WEIGHTS[spec.method] * spec.D
 
 # %% ../nbs/09_reproduce.ipynb #2f0d0b40
 def plan(cfg: PresetConfig) -> tuple[list[RunSpec], list[dict]]:
@@ -170,9 +173,9 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     if workers > 1 and cfg.order == 'cost': todo.sort(key=cost, reverse=True)   # side by side: longest first, so none is left alone at the end
     spec_of = {s.key: s for s in todo_all}
     total = sum(map(cost, todo_all))
-    # the bar advances by each run's estimated cost, so that its ETA holds although runs differ 100-fold in size
+    # the bar advances by each run's estimated cost, and its rate is the average since it started (see `_cost`)
     bar = tqdm(total=total, initial=total - sum(map(cost, todo)), desc=f'{cfg.name} runs ({len(todo_all) - len(todo)}/{len(todo_all)} done)',
-               disable=not progress, bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
+               disable=not progress, smoothing=0, bar_format='{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]')
     stop_ticking = threading.Event()
     if progress: threading.Thread(target=_tick, args=(bar, stop_ticking), daemon=True).start()   # elapsed time moves between runs
     n_done = len(todo_all) - len(todo)
