@@ -260,22 +260,33 @@ _cross_entropy_sum = _CrossEntropySum.apply   # (logits, target) -> the summed c
 
 
 # %% ../nbs/06_students.ipynb #c4d2e1b8
-def _pack(batch: dict) -> tuple[dict, torch.Tensor]:
+def _pack(batch: dict, multiple: int = 1) -> tuple[dict, torch.Tensor]:
     """A decoder batch's real tokens in one row: the model's inputs in transformers' packed-sequence convention, and each
-    token's next-token target in its own sample (-100 where there is none)."""
+    token's next-token target in its own sample (-100 where there is none). With `multiple` > 1 a last sample of pads
+    (nothing learnt from it) makes the row a multiple of `multiple` tokens long, and the longest sample, to which
+    `_packed_attention` pads each one, is rounded up to a multiple of 16: few shapes instead of one a batch (see below)."""
     keep = batch['attention_mask'].bool()
     n = keep.sum(1)
+    ids, pos = batch['input_ids'][keep], (keep.cumsum(1) - 1)[keep]
+    target = F.pad(batch['labels'][:, 1:], (0, 1), value=-100)[keep]
+    r = -len(ids) % multiple
+    if r:
+        n = torch.cat([n, n.new_tensor([r])])
+        ids, pos = torch.cat([ids, ids.new_zeros(r)]), torch.cat([pos, torch.arange(r, dtype=pos.dtype)])
+        target = torch.cat([target, target.new_full((r,), -100)])
     cu, longest = F.pad(n.cumsum(0), (1, 0)).int(), int(n.max())
-    inputs = {'input_ids': batch['input_ids'][keep][None], 'position_ids': (keep.cumsum(1) - 1)[keep][None],
+    if multiple > 1: longest = -(-longest // 16) * 16
+    inputs = {'input_ids': ids[None], 'position_ids': pos[None],
               'cu_seq_lens_q': cu, 'cu_seq_lens_k': cu, 'max_length_q': longest, 'max_length_k': longest}
-    return inputs, F.pad(batch['labels'][:, 1:], (0, 1), value=-100)[keep]
+    return inputs, target
 
 # %% ../nbs/06_students.ipynb #a25480a5
 FAST_HEAD_TYPES = {'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'qwen3'}
 
 class CompletionLoss(nn.Module):
-    "Wraps a student; `forward(batch)` returns `(sum of completion-token losses, number of completion tokens)`."
-    def __init__(self, model, packed: bool = False):   # packed: real tokens in one row (`_pack`); see above for when
+    """Wraps a student; `forward(batch)` returns `(sum of completion-token losses, number of completion tokens)`. `packed`: the
+    real tokens in one row (`_pack`), with its length and the output head's rows rounded up to a multiple of `multiple`."""
+    def __init__(self, model, packed: bool = False, multiple: int = 1):
         super().__init__()
         self.model = model
         hf = model.get_base_model() if hasattr(model, 'get_base_model') else model
@@ -284,7 +295,7 @@ class CompletionLoss(nn.Module):
         if not self.encoder_decoder and hf.config.model_type in FAST_HEAD_TYPES:
             body, head = getattr(hf, hf.base_model_prefix, None), hf.get_output_embeddings()
             if body is not None and isinstance(head, nn.Linear): self._parts = (body, head)  # plain attrs: not re-registered
-        self.packed = packed and self._parts is not None
+        self.packed, self.multiple = packed and self._parts is not None, multiple
 
     def forward(self, batch):
         labels = batch['labels']
@@ -296,9 +307,10 @@ class CompletionLoss(nn.Module):
             logits, target = logits[sel], labels[sel]
         elif self.packed:
             body, head = self._parts
-            inputs, target = _pack(batch)
+            inputs, target = _pack(batch, self.multiple)
             sel = target != -100
-            logits, target = head(body(**inputs, use_cache=False).last_hidden_state[0][sel]), target[sel]
+            h, target = body(**inputs, use_cache=False).last_hidden_state[0][sel], target[sel]
+            logits = head(F.pad(h, (0, 0, 0, -len(h) % self.multiple)))[:len(h)]   # the head's rows rounded up too
         else:
             target = labels[:, 1:]
             sel = target != -100

@@ -197,6 +197,9 @@ def train_student(config: StudentConfig, train_samples, eval_fn: Callable|None =
     finally:
         if own_group: torch.distributed.destroy_process_group()
 
+# %% ../nbs/06b_training.ipynb #6f2b8d18
+_SHAPE_MULTIPLE = 64   # tokens: packed rows and the head's rows are rounded up to a multiple of this in bf16 on a CPU (above)
+
 # %% ../nbs/06b_training.ipynb #65aaa257
 def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Path:
     if cfg.batch_size % (world * cfg.grad_accum):
@@ -271,7 +274,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
         if main: _resume_metrics(out, st, eval_fn, model, tok)
         if main and cfg.progress: print(f"resuming from {last} (epoch {start_epoch} of {cfg.epochs})")
 
-    loss_model = CompletionLoss(model, packed=packed)
+    loss_model = CompletionLoss(model, packed=packed, multiple=_SHAPE_MULTIPLE if bf16_cpu and packed else 1)
     runner = loss_model
     if world > 1:
         runner = nn.parallel.DistributedDataParallel(loss_model, device_ids=[device.index] if device.type == 'cuda' else None)

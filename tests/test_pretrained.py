@@ -126,7 +126,7 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     from fcot.students import CompletionLoss
     seen = []
     class Spy(CompletionLoss):
-        def __init__(self, model, packed=False): super().__init__(model, packed); seen.append(self.packed)
+        def __init__(self, model, packed=False, multiple=1): super().__init__(model, packed, multiple); seen.append(self.packed); assert multiple == 1
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
     samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
                for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
@@ -147,3 +147,31 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     torch._dynamo.reset()
     assert seen == [True, False, True] and compiled == [30], (seen, compiled)
     assert abs(compiled_packed - padded) < 1e-4 * padded, (compiled_packed, padded)
+
+
+def test_bf16_training_rounds_packed_shapes(tmp_path, monkeypatch):
+    """In bf16 on a CPU the trainer rounds the packed rows and the head's rows up to `_SHAPE_MULTIPLE` tokens (oneDNN keeps a
+    kernel per shape: memory grows with each new one); the loss is that of unrounded rows up to bf16's rounding."""
+    if not bf16_is_fast(): pytest.skip('fcot trains in fp32 on this CPU and rounds no shapes')
+    import fcot.training
+    from fcot.core import read_jsonl
+    from fcot.students import CompletionLoss
+    rows = []
+    class Spy(CompletionLoss):
+        def forward(self, batch):
+            from fcot.students import _pack
+            rows.append((self.multiple, _pack(batch, self.multiple)[0]['input_ids'].shape[1]))
+            return super().forward(batch)
+    monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
+    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
+               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    def loss(out):
+        cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='bf16',
+                            group_by_length=False, save_every_epoch=False, progress=False)
+        return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
+    rounded = loss('rounded')
+    assert rows and all(m == fcot.training._SHAPE_MULTIPLE and n % m == 0 for m, n in rows), rows
+    rows.clear(); monkeypatch.setattr(fcot.training, '_SHAPE_MULTIPLE', 1)
+    unrounded = loss('unrounded')
+    assert all(m == 1 for m, _ in rows) and any(n % 64 for _, n in rows), rows
+    assert abs(rounded - unrounded) < 1e-2 * unrounded, (rounded, unrounded)
