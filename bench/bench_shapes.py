@@ -2,8 +2,8 @@
 what fcot does) and with every batch its own shape (multiple 1, what it did before), side by side, each in its own
 fresh process, taking turns.
 
-In bf16 on a CPU PyTorch's matrix products go to oneDNN, which builds and keeps a kernel for each new shape; a packed row
-is as long as its batch's tokens. Each process fine-tunes SmolLM2-135M (`smollm2-135m`) with `fcot.training.train_student`
+In bf16 on a CPU PyTorch's matrix products go to oneDNN, which builds a kernel for each new shape, and the process's memory
+grows with the shapes it meets; a packed row is as long as its batch's tokens. Each process fine-tunes SmolLM2-135M (`smollm2-135m`) with `fcot.training.train_student`
 on `--n` GSM8K Fine-tune-CoT samples for one epoch, batch 8, as a preset's run does, `--runs` times one after another (a
 preset's worker trains run after run); a thread samples the resident set size every 0.2 s. Printed per setting: the
 peak and what is resident after each run, the training tokens/s and the mean loss of the last run (the same data and
