@@ -4,10 +4,10 @@ fresh process, taking turns.
 
 In bf16 on a CPU PyTorch's matrix products go to oneDNN, which builds a kernel for each new shape, and the process's memory
 grows with the shapes it meets; a packed row is as long as its batch's tokens. Each process fine-tunes SmolLM2-135M (`smollm2-135m`) with `fcot.training.train_student`
-on `--n` GSM8K Fine-tune-CoT samples for one epoch, batch 8, as a preset's run does, `--runs` times one after another (a
-preset's worker trains run after run); a thread samples the resident set size every 0.2 s. Printed per setting: the
-peak and what is resident after each run, the training tokens/s and the mean loss of the last run (the same data and
-seed: the losses differ only by rounding).
+on `--n` GSM8K Fine-tune-CoT samples for one epoch, batch 8, as a preset's run does, `--runs` times one after another on
+other samples each time (a preset's worker trains run after run); a thread samples the resident set size every 0.2 s.
+Printed per setting and run: the peak and what is resident after it, the training tokens/s and the mean loss (the same
+data and seed in both settings: the losses differ only by rounding).
 
 Needs a CPU with fast bf16 (AVX512-BF16 or AMX; `fcot.students.bf16_is_fast`); elsewhere fcot trains in fp32 and rounds
 no shapes.
@@ -33,7 +33,7 @@ def worker(multiple: int, a, q):
     from fcot.students import StudentConfig
     from fcot.pretrained import fetch_pretrained
     fcot.training._SHAPE_MULTIPLE = multiple
-    folder, samples = str(fetch_pretrained('smollm2-135m')), gsm8k_samples(a.n)
+    folder, samples = str(fetch_pretrained('smollm2-135m')), gsm8k_samples(a.n * a.runs)
     peak, stop = [0.0], threading.Event()
     def sample():
         while not stop.is_set(): peak[0] = max(peak[0], rss_gb()); time.sleep(0.2)
@@ -43,7 +43,7 @@ def worker(multiple: int, a, q):
         peak[0] = rss_gb()
         cfg = StudentConfig(model=folder, output_dir=str(work/f'run{r}'), epochs=1, batch_size=8, lr=1e-4, precision='bf16',
                             save_every_epoch=False, progress=False, seed=0)
-        fcot.training.train_student(cfg, samples)
+        fcot.training.train_student(cfg, samples[r * a.n:(r + 1) * a.n])   # other questions each run, as a preset's runs have
         m = read_jsonl(work/f'run{r}'/'metrics.jsonl')   # one row an epoch: its tokens, seconds and mean loss
         tokens, secs = sum(x['tokens'] for x in m), sum(x['seconds'] for x in m)
         loss = sum(x['loss'] * x['tokens'] for x in m) / tokens
@@ -65,7 +65,7 @@ def main():
     ctx, res = mp.get_context('spawn'), {}
     for multiple in (_SHAPE_MULTIPLE, 1):
         q = ctx.Queue(); p = ctx.Process(target=worker, args=(multiple, a, q)); p.start(); res[multiple] = q.get(); p.join()
-    print(f"SmolLM2-135M, bf16, {a.n} GSM8K samples x 1 epoch, batch 8, {a.threads} threads, {a.runs} runs in each process")
+    print(f"SmolLM2-135M, bf16, {a.n} GSM8K samples x 1 epoch, batch 8, {a.threads} threads, {a.runs} runs on other samples in each process")
     print(f"{'shapes rounded up to':>22s}{'run':>5s}{'peak GB':>9s}{'after GB':>10s}{'tokens/s':>10s}{'mean loss':>11s}")
     for multiple, rows in res.items():
         for i, (pk, after, tps, loss) in enumerate(rows):
