@@ -14,14 +14,11 @@ no shapes.
 
     .venv/bin/python bench/bench_shapes.py [--n 400] [--runs 2] [--threads 2]
 """
-import argparse, multiprocessing as mp, re, shutil, sys, tempfile, threading, time, warnings
+import argparse, multiprocessing as mp, shutil, sys, tempfile, threading, time, warnings
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import gsm8k_samples
-
-
-def rss_gb() -> float:
-    return int(re.search(r'VmRSS:\s+(\d+)', open('/proc/self/status').read())[1]) / 2**20
+from bench_memory import rss_gb
 
 
 def worker(multiple: int, a, q):
