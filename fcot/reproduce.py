@@ -70,8 +70,8 @@ def _split_sizes(cfg: PresetConfig) -> dict:
     return {k: v for k, v in sizes.items() if v is not None}
 
 # %% ../nbs/09_reproduce.ipynb #d40c1fd6
-# seconds per question of each kind of run, relative to a Fine-tune-CoT run's per training question (median over the runs of
-# `outputs/smollm`, SmolLM2-135M, bf16 on the AMX machine): a run's cost is its questions times this weight
+# seconds per question of each kind of run, relative to a Fine-tune-CoT run's per training question (median over the `smollm`
+# preset's runs of 2026-12-04 to 12-07, SmolLM2-135M, bf16 on the AMX machine): a run's cost is its questions times this weight
 _COST_WEIGHTS = {'zero_shot': 2.4, 'zero_shot_cot': 13, 'few_shot_cot': 10, 'vanilla': 9, 'ft_cot': 20}
 
 def _cost(spec: RunSpec, sizes: dict|None = None) -> float:

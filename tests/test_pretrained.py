@@ -150,17 +150,19 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
 
 
 def test_bf16_training_rounds_packed_shapes(tmp_path, monkeypatch):
-    """In bf16 on a CPU the trainer rounds the packed rows and the head's rows up to `_SHAPE_MULTIPLE` tokens (oneDNN keeps a
-    kernel per shape: memory grows with each new one); the loss is that of unrounded rows up to bf16's rounding."""
+    """In bf16 on a CPU the trainer rounds the packed rows and the head's rows up to `_SHAPE_MULTIPLE` tokens (memory grew
+    with each new shape); the loss is that of unrounded rows up to bf16's rounding."""
     if not bf16_is_fast(): pytest.skip('fcot trains in fp32 on this CPU and rounds no shapes')
     import fcot.training
     from fcot.core import read_jsonl
     from fcot.students import CompletionLoss
-    rows = []
+    rows, head_rows = [], []
     class Spy(CompletionLoss):
         def forward(self, batch):
             from fcot.students import _pack
             rows.append((self.multiple, _pack(batch, self.multiple)[0]['input_ids'].shape[1]))
+            if not getattr(self, 'hooked', False):   # the output head's input rows
+                self._parts[1].register_forward_hook(lambda m, i, o: head_rows.append(i[0].shape[0])); self.hooked = True
             return super().forward(batch)
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
     samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
@@ -171,6 +173,7 @@ def test_bf16_training_rounds_packed_shapes(tmp_path, monkeypatch):
         return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
     rounded = loss('rounded')
     assert rows and all(m == fcot.training._SHAPE_MULTIPLE and n % m == 0 for m, n in rows), rows
+    assert head_rows and all(n % fcot.training._SHAPE_MULTIPLE == 0 for n in head_rows), head_rows
     rows.clear(); monkeypatch.setattr(fcot.training, '_SHAPE_MULTIPLE', 1)
     unrounded = loss('unrounded')
     assert all(m == 1 for m, _ in rows) and any(n % 64 for _, n in rows), rows
