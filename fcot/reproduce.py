@@ -167,7 +167,8 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     write_jsonl(out/'unavailable.jsonl', skipped)
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in todo_all if s.key not in done]
-    if todo: write_json(out/'environment.json', environment())   # the machine and versions of the runs done now
+    env = environment() if todo else {}
+    if todo: write_json(out/'environment.json', env)   # the machine and versions of the runs done now
     sizes = _split_sizes(cfg)
     cost = lambda s: _cost(s, sizes)
     if workers > 1 and cfg.order == 'cost': todo.sort(key=cost, reverse=True)   # side by side: longest first, so none is left alone at the end
@@ -189,6 +190,7 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
         bar.write(f"run {spec.key} failed: {type(e).__name__}: {str(e)[:300]}")
     def finished(row):
         nonlocal n_done
+        row = row | {'commit': env['commit']}   # a resumed preset's runs may come from several versions of the code
         append_jsonl(results, [row]); done[row['key']] = row; n_done += 1
         bar.set_description(f'{cfg.name} runs ({n_done}/{len(todo_all)} done)')
         bar.set_postfix_str(f"{row['key']}: {100 * row['accuracy']:.1f}%"); bar.update(cost(spec_of[row['key']]))

@@ -38,7 +38,7 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
 # %% ../nbs/07_stats.ipynb #34aef457
 def paired_diff(a: Sequence[bool], b: Sequence[bool], level: float = 0.95, n_resamples: int = 5000, seed: int = 0) -> dict:
     """Accuracy of `a` minus that of `b` on the same questions, in percentage points, with its paired-bootstrap interval
-    and the exact McNemar p-value; `significant` when the interval excludes 0."""
+    and the exact McNemar p-value; `significant` when both tests say so: the interval excludes 0 and p < 1 - `level`."""
     from scipy.stats import bootstrap
     a, b = np.asarray(a, float), np.asarray(b, float)
     m = mcnemar(a.astype(bool), b.astype(bool))
@@ -49,7 +49,7 @@ def paired_diff(a: Sequence[bool], b: Sequence[bool], level: float = 0.95, n_res
                       n_resamples=n_resamples, confidence_level=level, method='percentile', rng=np.random.default_rng(seed))
         lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
     return {'diff': float(diff), 'lo': lo, 'hi': hi, 'p': m['p'], 'n': m['n'], 'a_only': m['a_only'], 'b_only': m['b_only'],
-            'significant': bool(lo > 0 or hi < 0)}
+            'significant': bool((lo > 0 or hi < 0) and m['p'] < 1 - level)}
 
 # %% ../nbs/07_stats.ipynb #40c925c1
 def seed_summary(values: Sequence[float]) -> dict:
