@@ -168,7 +168,7 @@ def _run_preset(cfg: PresetConfig, out: Path, progress: bool, workers: int, fres
     done = {r['key']: r for r in (read_jsonl(results) if results.exists() else [])}
     todo = [s for s in todo_all if s.key not in done]
     env = environment() if todo else {}
-    if todo: write_json(out/'environment.json', env)   # the machine and versions of the runs done now
+    if env: write_json(out/'environment.json', env)   # the machine and versions of the runs done now
     sizes = _split_sizes(cfg)
     cost = lambda s: _cost(s, sizes)
     if workers > 1 and cfg.order == 'cost': todo.sort(key=cost, reverse=True)   # side by side: longest first, so none is left alone at the end
