@@ -11,7 +11,7 @@ medians; fcot's first turn includes timing its matmul orders and widths, about 3
 estimates what a decoder that calls the model's forward as transformers ships it can reach at this batch size: that forward
 timed for the prefill and for one step of the full batch, times the number of full-batch steps that the new tokens amount
 to; fcot gets past it by computing a Llama model's decoding step in one function, features first
-(`fcot.cpu_decoding._llama_step`, in bf16 with fcot's C++ attention and RMSNorm kernels where a compiler built them;
+(`fcot.cpu_decoding._llama_step`, in bf16 with fcot's C++ attention, RMSNorm and argmax kernels where a compiler built them;
 `FCOT_CPU_KERNELS=0` measures it without them; other models: weight-first matmuls, `_weight_first_linears`, and its own
 attention for one query per row, `_decoding_attention`). `bench_decode_levers.py` measures the levers fcot does not
 ship (refilling the batch, a static cache with torch.compile, prompt lookup, larger batches) against the same baseline.

@@ -252,11 +252,32 @@ torch::Tensor rms_norm_features(const torch::Tensor& x, const torch::Tensor& w, 
   }
   return out;
 }
+// The greedy step's argmax, one chunk of the output head's logits at a time: x (vocabulary rows, columns) bf16, contiguous,
+// its rows the vocabulary's entries from `offset` on; best (columns,) fp32 and index (columns,) int64, contiguous, updated in
+// place where a row beats them. The first of equal maxima is kept and a NaN counts as the largest, as torch.max keeps them.
+void argmax_update(const torch::Tensor& x, int64_t offset, torch::Tensor best, torch::Tensor index) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.scalar_type() == at::kBFloat16 && best.scalar_type() == at::kFloat &&
+              index.scalar_type() == at::kLong && best.is_contiguous() && index.is_contiguous() && best.numel() == x.size(1) &&
+              index.numel() == x.size(1), "argmax_update: x (rows, columns) bf16 contiguous, best (columns,) fp32, index (columns,) int64");
+  const int64_t R = x.size(0), C = x.size(1);
+  const at::BFloat16 *xp = x.data_ptr<at::BFloat16>();
+  float *bp = best.data_ptr<float>();
+  int64_t *ip = index.data_ptr<int64_t>();
+  for (int64_t r = 0; r < R; ++r) {
+    const at::BFloat16 *xr = xp + r * C;
+    #pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float v = bf(xr[c]);
+      const bool take = v > bp[c] || (v != v && bp[c] == bp[c]);
+      bp[c] = take ? v : bp[c]; ip[c] = take ? offset + r : ip[c];
+    }
+  }
+}
 '''
 
 @functools.cache
 def _cpu_kernels():
-    """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`; see above), built once per
+    """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`, `argmax_update`; see above), built once per
     kind of CPU into fcot's cache (`kernels/` in `fcot.core.cache_dir()`) and loaded; None where they cannot be built (no
     C++ compiler: one warning) or `FCOT_CPU_KERNELS=0` turns them off. Processes building at once take turns under a lock
     that the system releases when its holder dies, so a build killed half way never leaves the next one waiting on torch's
@@ -279,7 +300,7 @@ def _cpu_kernels():
             if fcntl: fcntl.flock(lock, fcntl.LOCK_EX)   # released by the system if this process dies
             if fcntl: (build/'lock').unlink(missing_ok=True)   # torch's lock, left by a killed build: nobody else builds now
             warnings.simplefilter('ignore')
-            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features'], build_directory=str(build),
+            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features', 'argmax_update'], build_directory=str(build),
                                extra_cflags=['-O3', '-march=native', '-fopenmp'], extra_ldflags=['-fopenmp'], verbose=False)
     except Exception as e:
         warnings.warn(f"fcot could not build its C++ decoding kernels ({type(e).__name__}: {str(e).strip()[:300]}); bf16 decoding on "
@@ -295,7 +316,8 @@ def _llama_step(model, rows: int):
     rows (one token each, `mask` the rows' 2D attention masks including the new position) as transformers' Llama code does,
     with the features first; None for any other model. `prefix` (`_shared_prefix`, the first positions of every row's
     cache) is attended to once for all rows (`_split_attention`'s `shared`). In bf16 the attention to the rows' own positions
-    and the RMSNorms are fcot's C++ kernels (`_cpu_kernels`) where they could be built, else SDPA and torch's operations."""
+    the RMSNorms and the output head's argmax are fcot's C++ kernels (`_cpu_kernels`) where they could be built, else SDPA and
+    torch's operations."""
     import torch, torch.nn.functional as F
     from transformers import LlamaForCausalLM
     from transformers.models.llama.modeling_llama import LlamaRMSNorm
@@ -327,6 +349,10 @@ def _llama_step(model, rows: int):
     def argmax(x):   # the output head's argmax; weight first, chunks of the vocabulary are copied rows-first while in cache
         W, first = head
         if not first: return torch.mm(x.t(), W.t()).max(-1).indices
+        if kern is not None:   # bf16 with the kernels: each chunk's logits update a running maximum per column, still in cache
+            best, index = torch.full((x.shape[1],), float('-inf'), dtype=torch.float32), torch.zeros(x.shape[1], dtype=torch.long)
+            for i in range(0, W.shape[0], 2048): kern.argmax_update(torch.mm(W[i:i + 2048], x), i, best, index)
+            return index
         logits = x.new_empty(x.shape[1], W.shape[0])
         for i in range(0, W.shape[0], 2048): logits[:, i:i + 2048].copy_(torch.mm(W[i:i + 2048], x).t())
         return logits.max(-1).indices
