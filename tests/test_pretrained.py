@@ -96,8 +96,8 @@ def test_few_shot_prompts_share_the_exemplars_cache(smollm, real_data, monkeypat
     assert greedy_gap(smollm[0], rows) <= 0.25, greedy_gap(smollm[0], rows)
 
 def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
-    """In bf16 `_llama_step` takes its attention and RMSNorm from fcot's C++ kernels where a compiler built them, else from SDPA
-    and torch's operations; either way every new token is transformers' own greedy choice up to bf16's rounding (within 0.25
+    """In bf16 `_llama_step` takes its attention, RMSNorm and output head's argmax from fcot's C++ kernels where a compiler built
+    them, else from SDPA and torch's operations; either way every new token is transformers' own greedy choice up to bf16's rounding (within 0.25
     of the largest logit, by transformers' forward over each row and its new tokens), rows of several lengths batched."""
     import fcot.cpu_decoding, fcot.decoding
     from toy_models import greedy_gap
@@ -118,7 +118,7 @@ def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
         batched_generate(model, tok, prompts, 24, progress=False)
         assert len(rows) == len(prompts) and len({int(m.sum()) for _, m, _ in rows}) > 1
         assert greedy_gap(model, rows) <= 0.25, (with_kernels, greedy_gap(model, rows))
-        assert set(calls) == ({'decode_attention', 'rms_norm_features'} if with_kernels else set()), set(calls)   # the step used them
+        assert set(calls) == ({'decode_attention', 'rms_norm_features', 'argmax_update'} if with_kernels else set()), set(calls)   # the step used them
 
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
