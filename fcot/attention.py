@@ -27,8 +27,8 @@ class _CausalAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, lse = ctx.saved_tensors
-        rows = max(1, (4 << 20) // (4 * q.shape[1] * q.shape[2] ** 2))   # fp32 scores of about 4 MiB at a time
-        if torch.compiler.is_compiling(): rows = q.shape[0]   # compiled: the whole batch, or each count of chunks compiles anew
+        # eager: fp32 scores of about 4 MiB at a time; compiled: the whole batch (a chunk size from the length recompiles)
+        rows = q.shape[0] if torch.compiler.is_compiling() else max(1, (4 << 20) // (4 * q.shape[1] * q.shape[2] ** 2))
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         with torch.autocast('cpu', enabled=False):
             for i in range(0, q.shape[0], rows):

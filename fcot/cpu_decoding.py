@@ -315,7 +315,7 @@ def _llama_step(model, rows: int):
     `step(tokens, positions, mask, cache, prefix=None) -> next tokens` that computes one greedy decoding step of up to `rows`
     rows (one token each, `mask` the rows' 2D attention masks including the new position) as transformers' Llama code does,
     with the features first; None for any other model. `prefix` (`_shared_prefix`, the first positions of every row's
-    cache) is attended to once for all rows (`_split_attention`'s `shared`). In bf16 the attention to the rows' own positions
+    cache) is attended to once for all rows (`_split_attention`'s `shared`). In bf16 the attention to the rows' own positions,
     the RMSNorms and the output head's argmax are fcot's C++ kernels (`_cpu_kernels`) where they could be built, else SDPA and
     torch's operations."""
     import torch, torch.nn.functional as F
@@ -346,14 +346,14 @@ def _llama_step(model, rows: int):
         return n.weight[:, None] * (f * torch.rsqrt(f.pow(2).mean(0, keepdim=True) + n.variance_epsilon)).to(x.dtype)
     def rope(x, cos, sin):   # apply_rotary_pos_emb on (heads, D, rows)
         return x * cos + torch.cat((-x[:, D // 2:], x[:, :D // 2]), 1) * sin
-    def argmax(x):   # the output head's argmax; weight first, chunks of the vocabulary are copied rows-first while in cache
+    def argmax(x):   # the output head's argmax, weight first, chunk by chunk of the vocabulary while each is in cache
         W, first = head
         if not first: return torch.mm(x.t(), W.t()).max(-1).indices
         if kern is not None:   # bf16 with the kernels: each chunk's logits update a running maximum per column, still in cache
             best, index = torch.full((x.shape[1],), float('-inf'), dtype=torch.float32), torch.zeros(x.shape[1], dtype=torch.long)
             for i in range(0, W.shape[0], 2048): kern.argmax_update(torch.mm(W[i:i + 2048], x), i, best, index)
             return index
-        logits = x.new_empty(x.shape[1], W.shape[0])
+        logits = x.new_empty(x.shape[1], W.shape[0])   # else each chunk copied rows first, for one contiguous max
         for i in range(0, W.shape[0], 2048): logits[:, i:i + 2048].copy_(torch.mm(W[i:i + 2048], x).t())
         return logits.max(-1).indices
     def pad(x, w):   # x with zero columns up to w
