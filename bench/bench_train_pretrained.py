@@ -9,8 +9,8 @@ bf16 autocast where this machine has bf16 arithmetic (`fcot.students.bf16_is_fas
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
 that the allocator's share of fcot's lead is visible. A second fcot row trains on padded batches instead of packed rows
 (`fcot.students._pack`; with --compile, compiled both ways too), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
-(`fcot.attention._cpu_attention`) and a fourth with packed rows not rounded up to 64 tokens (`fcot.training._SHAPE_MULTIPLE`),
-so that these levers' shares are visible too.
+(`fcot.attention._cpu_attention`) a fourth with packed rows not rounded up to 64 tokens (`fcot.training._SHAPE_MULTIPLE`) and a fifth with transformers'
+RMSNorm in place of fcot's fused C++ one (`fcot.kernels._use_fused_norms`), so that these levers' shares are visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
 
@@ -82,6 +82,7 @@ def run_fcot(folder, samples, a, work, q):
         fcot.training._use_cpu_attention = lambda model, backward=True, packed=False: use(model, False, packed)
     if a.padded: fcot.training._PACKED_TYPES = set()   # padded batches, as before packing, for comparison
     if a.unrounded: fcot.training._SHAPE_MULTIPLE = 1   # each packed row its own length (bf16 on a CPU rounds it up), for comparison
+    if a.plain_norms: fcot.training._use_fused_norms = lambda model: 0   # transformers' RMSNorm, for comparison
     out = Path(work)/f'fcot-{time.time_ns()}'
     cfg = StudentConfig(model=folder, output_dir=str(out), epochs=a.epochs, batch_size=a.batch_size, lr=1e-4, precision=a.precision,
                         compile=a.compile, save_every_epoch=False, progress=False)
@@ -162,14 +163,15 @@ def main():
     FS = f"fcot train_student ({P}, SDPA's backward)"
     FP = f"fcot train_student ({P}, padded batches)"
     FU = f"fcot train_student ({P}, shapes not rounded)"
+    FN = f"fcot train_student ({P}, transformers' RMSNorm)"
     CP = f"fcot train_student ({P}, torch.compile, padded batches)"
-    names = [HF, HA, FC, FP] + ([FS, FU] if P == 'bf16' else []) + ([CO, CP] if a.compile else [])
+    names = [HF, HA, FC, FP] + ([FS, FU, FN] if P == 'bf16' else []) + ([CO, CP] if a.compile else [])
     runs, peaks = {n: [] for n in names}, []
     work = tempfile.mkdtemp(prefix='fcot-bench-train-')
     for rep in range(a.repeats):
         peaks.append((matmul_peak(torch.float32), matmul_peak(dtype) if P == 'bf16' else None))
         for n in names:
-            a.compile, a.hf_allocator, a.sdpa_backward, a.padded, a.unrounded = n in (CO, CP), n == HA, n == FS, n in (FP, CP), n == FU
+            a.compile, a.hf_allocator, a.sdpa_backward, a.padded, a.unrounded, a.plain_norms = n in (CO, CP), n == HA, n == FS, n in (FP, CP), n == FU, n == FN
             runs[n].append(in_process(run_hf if n in (HF, HA) else run_fcot, folder, samples, a, work))
     shutil.rmtree(work, ignore_errors=True)
     tokens = runs[FC][0]['tokens']
@@ -211,6 +213,7 @@ def main():
     if FS in names:
         print(f"fcot's attention backward on CPU (`fcot.attention._cpu_attention`) against SDPA's, the rest the same: {lever(FS)}")
         print(f"packed rows rounded up to 64 tokens (`fcot.training._SHAPE_MULTIPLE`) against each its own length, the rest the same: {lever(FU)}")
+        print(f"fcot's fused RMSNorm (`fcot.kernels._use_fused_norms`) against transformers', the rest the same: {lever(FN)}")
     if CO in names:
         print(f"under torch.compile, packed rows against padded batches: {lever(CP, CO)} over the whole run, {lever(CP, CO, last)} in the last epoch")
         print(f"torch.compile against eager, both packed: {lever(FC, CO)} over the whole run, {lever(FC, CO, last)} in the last epoch")

@@ -5,6 +5,7 @@
 # %% ../nbs/07_cpu_decoding.ipynb #e3f4a5b6
 from __future__ import annotations
 import contextlib, functools
+from .kernels import _CPP_HEAD, build_kernels
 
 # %% auto #0
 __all__ = []
@@ -152,16 +153,7 @@ def _best_widths(products: list, rows: int) -> list[int]:
 
 
 # %% ../nbs/07_cpu_decoding.ipynb #c7a1f0e2
-_KERNELS_SRC = r'''#include <torch/extension.h>
-#include <ATen/Parallel.h>
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <limits>
-#include <vector>
-
-static inline float bf(at::BFloat16 x) { uint32_t u = uint32_t(x.x) << 16; float f; std::memcpy(&f, &u, 4); return f; }
-
+_KERNELS_SRC = _CPP_HEAD + r'''
 // One query per row. q (B, H, D), any strides; k, v (>= B, KV, T, D), the last dimension contiguous (views of a cache's
 // buffers); keep (>= B, T) bool, contiguous rows. Scores, softmax and sums in fp32. Returns the heads' outputs features
 // first, (H * D, width) bf16, columns from B on zero.
@@ -277,37 +269,12 @@ void argmax_update(const torch::Tensor& x, int64_t offset, torch::Tensor best, t
 
 @functools.cache
 def _cpu_kernels():
-    """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`, `argmax_update`; see above), built once per
-    kind of CPU into fcot's cache (`kernels/` in `fcot.core.cache_dir()`) and loaded; None where they cannot be built (no
-    C++ compiler: one warning) or `FCOT_CPU_KERNELS=0` turns them off. Processes building at once take turns under a lock
-    that the system releases when its holder dies, so a build killed half way never leaves the next one waiting on torch's
-    own lock file (which it would, for ever)."""
-    import hashlib, os, platform, shutil, sys, warnings
-    from fcot.core import cache_dir, cpuinfo
-    try: import fcntl
-    except ImportError: fcntl = None   # Windows: no lock (and its compiler takes other flags)
-    if os.environ.get('FCOT_CPU_KERNELS', '1') == '0': return None
-    path = os.environ.get('PATH')
-    try:
-        from torch.utils.cpp_extension import load_inline
-        if shutil.which('ninja') is None:   # torch builds with ninja from the PATH: the one installed with fcot otherwise
-            os.environ['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), path or ''])
-        cpu = platform.processor() + platform.machine() + (cpuinfo('flags') or '')   # -march=native: one build per kind of CPU
-        name = 'fcot_cpu_kernels_' + hashlib.sha1(cpu.encode()).hexdigest()[:10]
-        build = cache_dir()/'kernels'/name
-        build.mkdir(parents=True, exist_ok=True)
-        with open(build/'fcot.lock', 'w') as lock, warnings.catch_warnings():
-            if fcntl: fcntl.flock(lock, fcntl.LOCK_EX)   # released by the system if this process dies
-            if fcntl: (build/'lock').unlink(missing_ok=True)   # torch's lock, left by a killed build: nobody else builds now
-            warnings.simplefilter('ignore')
-            return load_inline(name, cpp_sources=_KERNELS_SRC, functions=['decode_attention', 'rms_norm_features', 'argmax_update'], build_directory=str(build),
-                               extra_cflags=['-O3', '-march=native', '-fopenmp'], extra_ldflags=['-fopenmp'], verbose=False)
-    except Exception as e:
-        warnings.warn(f"fcot could not build its C++ decoding kernels ({type(e).__name__}: {str(e).strip()[:300]}); bf16 decoding on "
-                      "this CPU uses SDPA and torch's operations instead, about 1.1x slower. A C++ compiler (g++) builds them.")
-        return None
-    finally:
-        if path is not None: os.environ['PATH'] = path
+    """fcot's C++ kernels for the bf16 decoding step (`decode_attention`, `rms_norm_features`, `argmax_update`; see above), from
+    `fcot.kernels.build_kernels`: built once per kind of CPU into fcot's cache and loaded; None where they cannot be built
+    (no C++ compiler: one warning) or `FCOT_CPU_KERNELS=0` turns them off."""
+    return build_kernels('fcot_cpu_kernels', _KERNELS_SRC, ['decode_attention', 'rms_norm_features', 'argmax_update'],
+                         "bf16 decoding on this CPU uses SDPA and torch's operations instead, about 1.1x slower")
+
 
 # %% ../nbs/07_cpu_decoding.ipynb #b2c3d4e5
 def _llama_step(model, rows: int):

@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .attention import _PACKED_TYPES, _use_cpu_attention
+from .kernels import _plain_norms, _use_fused_norms
 from .core import FcotError, read_json, read_jsonl, write_json, append_jsonl, seed_everything
 from .students import PRESETS, StudentConfig, CompletionLoss, as_samples, build_student, collate, encode_sample, epoch_batches
 from .students import is_encoder_decoder, load_student, warn_if_slow_bf16, _load_lora, _quiet, _require_peft
@@ -245,6 +246,7 @@ def _train(cfg: StudentConfig, samples, eval_fn, world, rank, local_rank) -> Pat
     bf16_cpu = device.type == 'cpu' and amp_dtype == torch.bfloat16   # a faster attention backward in bf16 (see above)
     packed = device.type == 'cpu' and getattr(model.config, 'model_type', None) in _PACKED_TYPES
     if bf16_cpu or packed: packed = _use_cpu_attention(model, backward=bf16_cpu, packed=packed) and packed
+    if bf16_cpu and not cfg.compile: _use_fused_norms(model)   # fcot's C++ RMSNorm (`fcot.kernels`); compiled, inductor fuses it
     enc_dec = is_encoder_decoder(model)
     dec_start = getattr(model.config, 'decoder_start_token_id', None)
 
@@ -355,11 +357,12 @@ def _resume_metrics(out: Path, state: dict, eval_fn, model, tok):
 # %% ../nbs/06b_training.ipynb #ffc8a8b9
 def _run_eval(eval_fn, model, tok, epoch) -> dict:
     """Call `eval_fn` in eval mode with the random states set aside, so that evaluating leaves training unchanged, and with
-    compiled blocks back on their own forward (`_eager_blocks`: decoding with them compiled lost fcot's fast step)."""
+    compiled blocks back on their own forward (`_eager_blocks`: decoding with them compiled lost fcot's fast step) and fused
+    norms back on transformers' (`fcot.kernels._plain_norms`: fcot's decoding step wants its class)."""
     state = _rng_state()
     model.eval()
     try:
-        with torch.no_grad(), _eager_blocks(model): res = eval_fn(model, tok, epoch)
+        with torch.no_grad(), _eager_blocks(model), _plain_norms(model): res = eval_fn(model, tok, epoch)
     finally:
         model.train(); _set_rng_state(state)
     return dict(res or {})

@@ -178,3 +178,28 @@ def test_bf16_training_rounds_packed_shapes(tmp_path, monkeypatch):
     unrounded = loss('unrounded')
     assert all(m == 1 for m, _ in rows) and any(n % 64 for _, n in rows), rows
     assert abs(rounded - unrounded) < 1e-2 * unrounded, (rounded, unrounded)
+
+
+def test_bf16_training_uses_the_fused_norms(tmp_path, monkeypatch):
+    """In bf16 on a CPU the trainer switches SmolLM2's 61 RMSNorms to fcot's C++ one (`fcot.kernels`), evaluates between
+    epochs with transformers' own class (fcot's decoding step wants it), and its loss is that of transformers' norm up to
+    bf16's rounding."""
+    if not bf16_is_fast(): pytest.skip('fcot trains in fp32 on this CPU')
+    import fcot.kernels, fcot.training
+    from fcot.core import read_jsonl
+    if fcot.kernels._train_kernels() is None: pytest.skip('no C++ compiler here: transformers\' norm is used')
+    switched, seen, use = [], [], fcot.training._use_fused_norms
+    monkeypatch.setattr(fcot.training, '_use_fused_norms', lambda model: switched.append(use(model)) or switched[-1])
+    def eval_fn(model, tok, epoch):
+        seen.append({type(m).__name__ for m in model.modules() if 'RMSNorm' in type(m).__name__}); return {}
+    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
+               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    def loss(out):
+        cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='bf16',
+                            group_by_length=False, save_every_epoch=False, progress=False)
+        return read_jsonl(train_student(cfg, samples, eval_fn)/'metrics.jsonl')[-1]['loss']
+    fused = loss('fused')
+    assert switched == [61] and seen == [{'LlamaRMSNorm'}], (switched, seen)
+    monkeypatch.setattr(fcot.training, '_use_fused_norms', lambda model: 0)
+    plain = loss('plain')
+    assert abs(fused - plain) < 1e-2 * plain, (fused, plain)
