@@ -9,7 +9,7 @@ bf16 autocast where this machine has bf16 arithmetic (`fcot.students.bf16_is_fas
 A second Trainer row adds the glibc allocator setting fcot's trainer makes on CPU (`fcot.training._keep_freed_memory`), so
 that the allocator's share of fcot's lead is visible. A second fcot row trains on padded batches instead of packed rows
 (`fcot.students._pack`; with --compile, compiled both ways too), and in bf16 a third with SDPA's own attention backward in place of fcot's CPU one
-(`fcot.attention._cpu_attention`) a fourth with packed rows not rounded up to 64 tokens (`fcot.training._SHAPE_MULTIPLE`) and a fifth with transformers'
+(`fcot.attention._cpu_attention`), a fourth with packed rows not rounded up to 64 tokens (`fcot.training._SHAPE_MULTIPLE`) and a fifth with transformers'
 RMSNorm in place of fcot's fused C++ one (`fcot.kernels._use_fused_norms`), so that these levers' shares are visible too.
 Throughput counts real (non-pad) tokens over the time of the training loop: `Trainer.train()` against fcot's epoch loop
 (as recorded in metrics.jsonl; fcot's whole call, with loading and the final save, is printed too).
