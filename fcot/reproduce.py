@@ -8,7 +8,7 @@ import dataclasses, platform, shutil, threading, time
 from pathlib import Path
 from tqdm.auto import tqdm
 
-from .core import Config, FcotError, cpuinfo, read_jsonl, append_jsonl, write_json, write_jsonl
+from .core import Config, FcotError, cpuinfo, read_json, read_jsonl, append_jsonl, write_json, write_jsonl
 from .datasources import data_source
 from .teachers import CotConfig, estimate_run
 from .students import PRESETS as STUDENT_PRESETS
@@ -19,7 +19,8 @@ from .training import release_freed_memory
 from .presets import METHODS, STUDENT_BASELINES, RunSpec, PresetConfig, is_offline_student, is_api_student, student_family, unavailable
 
 # %% auto #0
-__all__ = ['environment', 'plan', 'run_preset', 'reuse_results', 'load_results', 'add_result', 'check_config', 'dry_run']
+__all__ = ['environment', 'plan', 'run_preset', 'reuse_results', 'load_results', 'provenance', 'provenance_diff', 'add_result',
+           'check_config', 'dry_run']
 
 # %% ../nbs/09_reproduce.ipynb #9310d3fc
 def _code_version() -> str|None:
@@ -252,6 +253,25 @@ def load_results(out_dir: str|Path) -> list[dict]:
     "The result rows stored in `out_dir/results.jsonl` (empty when nothing has run yet)."
     p = Path(out_dir)/'results.jsonl'
     return read_jsonl(p) if p.exists() else []
+
+# %% ../nbs/09_reproduce.ipynb #5e1f0a02
+def provenance(out_dir: str|Path) -> dict:
+    """What made `out_dir`'s numbers: its `environment.json` (versions and machine of the last sitting), with 'commit' the
+    short commits its result rows name, in order of first use ('–' for rows from before rows named one)."""
+    out = Path(out_dir)
+    env = read_json(out/'environment.json') if (out/'environment.json').exists() else {}
+    short = lambda c: '–' if not c else c[:7] + ('+changes' if c.endswith('+changes') else '')
+    commits = list(dict.fromkeys(short(r.get('commit')) for r in load_results(out)))
+    return env | ({'commit': ', '.join(commits)} if commits else {})
+
+# %% ../nbs/09_reproduce.ipynb #5e1f0a04
+def provenance_diff(a_dir: str|Path, b_dir: str|Path) -> dict:
+    """{what: (in `a_dir`, in `b_dir`)} for whatever differed in how two output folders were made: code, libraries and
+    machine (`provenance`), and preset settings (their `preset_config.json`, named as `_config_diff` names them)."""
+    pa, pb = provenance(a_dir), provenance(b_dir)
+    diff = {k: (pa.get(k, '–'), pb.get(k, '–')) for k in dict.fromkeys([*pa, *pb]) if pa.get(k) != pb.get(k)}
+    saved = [Path(d)/'preset_config.json' for d in (a_dir, b_dir)]
+    return diff | (_config_diff(*map(PresetConfig.load, saved)) if all(p.exists() for p in saved) else {})
 
 # %% ../nbs/09_reproduce.ipynb #dda1d6d3
 def add_result(out_dir: str|Path, spec: RunSpec, accuracy: float, **fields) -> dict:
