@@ -49,22 +49,9 @@ def _report(a):
 
 # %% ../nbs/11_cli.ipynb #b7c1d2e3
 def _compare(a):
-    "Two output folders of a preset, run by run (`fcot.significance.agreement_table`), and how many runs differ beyond chance."
-    from fcot.core import markdown
-    from fcot.significance import agreement_table
-    from fcot.reproduce import provenance_diff
-    for d in (a.a_dir, a.b_dir):
-        if not (Path(d)/'results.jsonl').exists():
-            raise FcotError(f"{d} holds no preset results (no results.jsonl): give two output folders of `fcot reproduce`")
-    df = agreement_table(a.a_dir, a.b_dir)
-    if df.empty: print(f"no run with stored predictions is finished in both {a.a_dir} and {a.b_dir}"); return
-    n, differ, fdr = len(df), int((df['McNemar p'] < 0.05).sum()), int((df['BH q'] < 0.05).sum())
-    shown = df if a.all else df[df['McNemar p'] < 0.05]
-    if len(shown): print(markdown(shown.assign(**{c: shown[c].map('{:.2g}'.format) for c in ('McNemar p', 'BH q')})))
-    print(f"{n} runs in both folders; {differ} differ at McNemar p < 0.05 (about {0.05 * n:.1f} would by chance alone), "
-          f"{fdr} at Benjamini-Hochberg q < 0.05" + ('' if a.all else '; --all shows every run'))
-    made = provenance_diff(a.a_dir, a.b_dir)   # what may explain a difference: code, libraries, machine, settings
-    if made: print('made differently: ' + '; '.join(f'{k} {x} in A, {y} in B' for k, (x, y) in made.items()))
+    "Two output folders of a preset, run by run, and what differed in how they were made (`fcot.significance.compare_folders`)."
+    from fcot.significance import compare_folders
+    print(compare_folders(a.a_dir, a.b_dir, every=a.all))
 
 # %% ../nbs/11_cli.ipynb #3fe69dd2
 def reproduce(preset: str = 'cpu', out_dir: str|Path|None = None, workers: int = 2, fresh: bool = False,

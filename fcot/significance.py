@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import read_json
+from .core import FcotError, markdown, read_json
 from .stats import aligned, mcnemar, paired_diff, seed_summary, wilson
 from .presets import PresetConfig, RunSpec
-from .reproduce import load_results
+from .reproduce import load_results, provenance_diff
 from .report import index_rows, accuracy_of, task_title, run_predictions, _student_spec
 
 # %% auto #0
 __all__ = ['CONTRAST_TASKS', 'PAPER_METHODS', 'correctness', 'compare', 'comparison_table', 'paper_claims', 'effect_claims',
-           'claim_table', 'paper_results', 'paper_table', 'seed_table', 'agreement_table']
+           'claim_table', 'paper_results', 'paper_table', 'seed_table', 'agreement_table', 'compare_folders']
 
 # %% ../nbs/10_significance.ipynb #56feb850
 def correctness(out_dir: str|Path, spec: RunSpec) -> dict[str, bool]:
@@ -205,3 +205,21 @@ def agreement_table(a_dir: str|Path, b_dir: str|Path) -> pd.DataFrame:
     df = pd.DataFrame(out).set_index('run')
     df.insert(df.columns.get_loc('McNemar p') + 1, 'BH q', false_discovery_control(df['McNemar p'].to_numpy()))
     return df
+
+# %% ../nbs/10_significance.ipynb #a91c0e06
+def compare_folders(a_dir: str|Path, b_dir: str|Path, every: bool = False) -> str:
+    """Two output folders of a preset, run by run (`agreement_table`: the runs differing at p < 0.05, or `every` run), how
+    many runs differ beyond chance, and what differed in how the folders were made (`provenance_diff`)."""
+    for d in (a_dir, b_dir):
+        if not (Path(d)/'results.jsonl').exists():
+            raise FcotError(f"{d} holds no preset results (no results.jsonl): give two output folders of `fcot reproduce`")
+    df = agreement_table(a_dir, b_dir)
+    if df.empty: return f"no run with stored predictions is finished in both {a_dir} and {b_dir}"
+    n, differ, fdr = len(df), int((df['McNemar p'] < 0.05).sum()), int((df['BH q'] < 0.05).sum())
+    shown = df if every else df[df['McNemar p'] < 0.05]
+    lines = [markdown(shown.assign(**{c: shown[c].map('{:.2g}'.format) for c in ('McNemar p', 'BH q')}))] if len(shown) else []
+    lines.append(f"{n} runs in both folders; {differ} differ at McNemar p < 0.05 (about {0.05 * n:.1f} would by chance alone), "
+                 f"{fdr} at Benjamini-Hochberg q < 0.05" + ('' if every else '; --all shows every run'))
+    made = provenance_diff(a_dir, b_dir)   # what may explain a difference: code, libraries, machine, settings
+    if made: lines.append('made differently: ' + '; '.join(f'{k} {x} in A, {y} in B' for k, (x, y) in made.items()))
+    return '\n'.join(lines)

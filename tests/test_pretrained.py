@@ -120,6 +120,10 @@ def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
         assert greedy_gap(model, rows) <= 0.25, (with_kernels, greedy_gap(model, rows))
         assert set(calls) == ({'decode_attention', 'rms_norm_features', 'argmax_update'} if with_kernels else set()), set(calls)   # the step used them
 
+# four short Fine-tune-CoT samples of different lengths, for the trainer's tests below
+SUMS = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
+        for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+
 def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     "The trainer packs SmolLM2's batches on a CPU (real tokens in one row), eager and compiled; the losses are those of padded batches."
     import fcot.training
@@ -128,8 +132,6 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
     class Spy(CompletionLoss):
         def __init__(self, model, packed=False, multiple=1): super().__init__(model, packed, multiple); seen.append(self.packed); assert multiple == 1
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
-    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
-               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
     compiled, compile_blocks = [], fcot.training._compile_blocks
     def spy_compile(model): compiled.append(compile_blocks(model)); return compiled[-1]
     monkeypatch.setattr(fcot.training, '_compile_blocks', spy_compile)
@@ -138,7 +140,7 @@ def test_training_in_packed_rows_matches_padded_batches(tmp_path, monkeypatch):
         cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='fp32',
                             group_by_length=False, save_every_epoch=False, progress=False, compile=compile)
         from fcot.core import read_jsonl
-        return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
+        return read_jsonl(train_student(cfg, SUMS)/'metrics.jsonl')[-1]['loss']
     packed, padded = loss('packed', {'llama'}), loss('padded', set())
     assert seen == [True, False]
     assert abs(packed - padded) < 1e-5 * padded, (packed, padded)
@@ -165,12 +167,10 @@ def test_bf16_training_rounds_packed_shapes(tmp_path, monkeypatch):
                 self._parts[1].register_forward_hook(lambda m, i, o: head_rows.append(i[0].shape[0])); self.hooked = True
             return super().forward(batch)
     monkeypatch.setattr(fcot.training, 'CompletionLoss', Spy)
-    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
-               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
     def loss(out):
         cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='bf16',
                             group_by_length=False, save_every_epoch=False, progress=False)
-        return read_jsonl(train_student(cfg, samples)/'metrics.jsonl')[-1]['loss']
+        return read_jsonl(train_student(cfg, SUMS)/'metrics.jsonl')[-1]['loss']
     rounded = loss('rounded')
     assert rows and all(m == fcot.training._SHAPE_MULTIPLE and n % m == 0 for m, n in rows), rows
     assert head_rows and all(n % fcot.training._SHAPE_MULTIPLE == 0 for n in head_rows), head_rows
@@ -192,12 +192,10 @@ def test_bf16_training_uses_the_fused_norms(tmp_path, monkeypatch):
     monkeypatch.setattr(fcot.training, '_use_fused_norms', lambda model: switched.append(use(model)) or switched[-1])
     def eval_fn(model, tok, epoch):
         seen.append({type(m).__name__ for m in model.modules() if 'RMSNorm' in type(m).__name__}); return {}
-    samples = [{'prompt': f'What is {a} plus {b}? ###', 'completion': f' {a} plus {b} is {a + b}. --> {a + b} END' + ' ok' * a}
-               for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
     def loss(out):
         cfg = StudentConfig(model='smollm2-135m', output_dir=str(tmp_path/out), epochs=1, batch_size=2, lr=1e-4, precision='bf16',
                             group_by_length=False, save_every_epoch=False, progress=False)
-        return read_jsonl(train_student(cfg, samples, eval_fn)/'metrics.jsonl')[-1]['loss']
+        return read_jsonl(train_student(cfg, SUMS, eval_fn)/'metrics.jsonl')[-1]['loss']
     fused = loss('fused')
     assert switched == [61] and seen == [{'LlamaRMSNorm'}], (switched, seen)
     monkeypatch.setattr(fcot.training, '_use_fused_norms', lambda model: 0)
