@@ -98,7 +98,8 @@ def test_few_shot_prompts_share_the_exemplars_cache(smollm, real_data, monkeypat
 def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
     """In bf16 `_llama_step` takes its attention, RMSNorm and output head's argmax from fcot's C++ kernels where a compiler built
     them, else from SDPA and torch's operations; either way every new token is transformers' own greedy choice up to bf16's rounding (within 0.25
-    of the largest logit, by transformers' forward over each row and its new tokens), rows of several lengths batched."""
+    of the largest logit, by transformers' forward over each row and its new tokens), rows of several lengths batched; with the
+    kernels every product weight first, so that each of the three is used whatever this CPU's timings choose."""
     import fcot.cpu_decoding, fcot.decoding
     from toy_models import greedy_gap
     model, tok = smollm
@@ -106,11 +107,15 @@ def test_bf16_step_with_and_without_the_cpu_kernels(smollm, monkeypatch):
     prompts = ['Q: What is 2 + 3?\nA:', 'Q: Name a colour.\nA:', 'Take the last letters of each word in "Tom Ann Lee" and concatenate them. ###',
                'A coin is heads up. Sam flips the coin. Is the coin still heads up? ###', 'Q: Write a story about a dragon.\nA:']
     greedy, kernels, calls = fcot.decoding.greedy_shrinking, fcot.cpu_decoding._cpu_kernels(), []
+    timed = fcot.cpu_decoding._weight_first_faster
     class Counted:   # the kernels, counting their calls
         def __getattr__(self, name): return lambda *a: calls.append(name) or getattr(kernels, name)(*a)
     for with_kernels in (True, False):
         if with_kernels and kernels is None: continue   # no C++ compiler here (it warned)
         monkeypatch.setattr(fcot.cpu_decoding, '_cpu_kernels', (lambda: Counted()) if with_kernels else (lambda: None))
+        # with the kernels every product weight first, so that the head's argmax goes through its kernel on any CPU: where
+        # rows first times faster for the head (an AVX512-BF16 EPYC without AMX), the step leaves that kernel unused
+        monkeypatch.setattr(fcot.cpu_decoding, '_weight_first_faster', (lambda W, rows: True) if with_kernels else timed)
         rows, calls[:] = [], []
         def spy_rows(model, input_ids, mask, *a, **k):
             new = greedy(model, input_ids, mask, *a, **k); rows.extend(zip(input_ids, mask, new)); return new
